@@ -1,0 +1,277 @@
+package config
+
+import "time"
+
+// Config is the whole wssgate configuration, as read from YAML.
+//
+// The zero value is not useful; start from [Default] (which [Load] does)
+// so that keys left out of a file keep their documented defaults.
+type Config struct {
+	// Listen holds the addresses wssgate accepts connections on.
+	Listen Listen `yaml:"listen"`
+	// TLS holds settings shared by every site's TLS.
+	TLS TLS `yaml:"tls"`
+	// TrustedProxies lists CIDRs (or single addresses) of proxies and load
+	// balancers in front of wssgate. Forwarding headers (X-Forwarded-For,
+	// X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host, Forwarded) sent by
+	// any other peer are discarded and replaced. Empty means trust no one.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ShutdownTimeout is how long a graceful stop waits for open WebSocket
+	// streams to finish their closing handshake after each was sent close
+	// 1001 (Going Away); what is still open then is closed. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Limits bounds time and resources spent on clients and upstreams.
+	Limits Limits `yaml:"limits"`
+	// Log selects the log format and level.
+	Log Log `yaml:"log"`
+	// Sites are the virtual hosts served, picked by SNI and Host. The first
+	// site's certificate is also served to clients that send no SNI or an
+	// unknown name. At least one site is required.
+	Sites []Site `yaml:"sites"`
+
+	// Source records where each key was read from. It is nil for a Config
+	// built in code; errors then carry key paths without file and line.
+	Source *Source `yaml:"-"`
+}
+
+// Listen holds listener addresses.
+type Listen struct {
+	// HTTPS is the TLS listener for wss:// and https://. Default ":443".
+	HTTPS string `yaml:"https"`
+	// HTTP is the plain listener; it redirects every request to https.
+	// Default ":80"; the empty string turns it off.
+	HTTP string `yaml:"http"`
+}
+
+// TLS holds settings shared by every site.
+type TLS struct {
+	// MinVersion is the lowest TLS version accepted: "1.2" (the default)
+	// or "1.3". TLS 1.2 is limited to ECDHE key exchange with AEAD ciphers
+	// (Mozilla's "intermediate" profile).
+	MinVersion string `yaml:"min_version"`
+}
+
+// Limits bounds time and resources. A zero field means its default.
+type Limits struct {
+	// HandshakeTimeout bounds the TLS handshake plus reading the request
+	// headers (nginx client_header_timeout). Default 10s.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// ReadTimeout bounds reading a whole plain HTTP request, body included.
+	// It does not apply to WebSocket streams. Default 60s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// KeepaliveTimeout is how long an idle HTTP keep-alive connection is
+	// kept between requests (nginx keepalive_timeout). Default 75s.
+	KeepaliveTimeout time.Duration `yaml:"keepalive_timeout"`
+	// MaxHeaderBytes bounds the request line plus headers. Default 65536.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConnections bounds the requests and WebSocket streams handled at
+	// once across all sites; one more gets 503. Default 10000.
+	MaxConnections int `yaml:"max_connections"`
+	// DialTimeout bounds connecting to an upstream: TCP connect, TLS
+	// handshake and, for WebSocket, the upgrade response
+	// (nginx proxy_connect_timeout). Default 5s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ResponseTimeout bounds waiting for a plain HTTP upstream's response
+	// headers (nginx proxy_read_timeout for ordinary requests). Default 60s.
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
+}
+
+// Log selects logging.
+type Log struct {
+	// Format is "text" (the default) or "json".
+	Format string `yaml:"format"`
+	// Level is "debug", "info" (the default), "warn" or "error".
+	Level string `yaml:"level"`
+	// Access turns on one access line per request and per WebSocket stream,
+	// written when it ends. Default true.
+	Access *bool `yaml:"access"`
+}
+
+// AccessEnabled reports whether access lines are logged (default true).
+func (l Log) AccessEnabled() bool { return l.Access == nil || *l.Access }
+
+// Site is one virtual host.
+type Site struct {
+	// Hosts are the names this site answers to, matched against SNI and
+	// the Host header (port ignored, case-insensitive). A leading "*."
+	// matches exactly one more label: "*.example.com" matches
+	// "a.example.com" but not "example.com" or "a.b.example.com".
+	Hosts []string `yaml:"hosts"`
+	// TLS is where the site's certificate comes from.
+	TLS SiteTLS `yaml:"tls"`
+	// MaxConnections bounds this site's requests and streams at once;
+	// one more gets 503. Zero means only the global limit applies.
+	MaxConnections int `yaml:"max_connections"`
+	// Routes map path prefixes to handlers; the longest matching prefix
+	// wins. A request that matches none gets 404.
+	Routes []Route `yaml:"routes"`
+}
+
+// SiteTLS says where a site's certificate comes from: exactly one of a
+// certificate/key file pair or Internal.
+type SiteTLS struct {
+	// CertFile is a PEM file with the leaf certificate first, followed by
+	// its intermediates (the full chain, as WeChat and Android require).
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key (RSA, ECDSA or Ed25519) of CertFile.
+	KeyFile string `yaml:"key_file"`
+	// Internal serves a self-signed certificate for the site's hosts,
+	// generated once and kept under the user's config directory. For local
+	// development only: browsers warn until it is trusted.
+	Internal bool `yaml:"internal"`
+}
+
+// Route maps a path prefix to exactly one kind of handler: Upstreams,
+// Root or Respond.
+type Route struct {
+	// Path is the prefix matched on segment boundaries: "/wss" matches
+	// "/wss" and "/wss/x" but not "/wssx". "/" matches every path.
+	Path string `yaml:"path"`
+	// Upstreams are backend base URLs, tried round-robin. Schemes ws and
+	// wss accept only WebSocket upgrades (other requests get 426); http
+	// and https proxy ordinary requests and WebSocket upgrades alike. All
+	// upstreams of a route share one family: ws/wss or http/https.
+	// A URL path, if any, is prepended to the request path.
+	Upstreams []string `yaml:"upstreams"`
+	// StripPrefix removes Path from the request path before it goes on,
+	// to an upstream or to the Root directory ("/wss/x" → "/x").
+	StripPrefix bool `yaml:"strip_prefix"`
+	// AllowedOrigins lists the Origin values ("https://chat.example.com",
+	// or "https://*.example.com") whose WebSocket upgrades are accepted;
+	// another Origin gets 403. Empty accepts any. A request without an
+	// Origin header (not a browser) is accepted.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// Root serves static files from this directory. The request path
+	// (after StripPrefix) is looked up under it. Directory listings and
+	// dot-files are never served.
+	Root string `yaml:"root"`
+	// Respond answers every request with a fixed response.
+	Respond *Respond `yaml:"respond"`
+	// Headers are set on every request sent to the upstreams, replacing
+	// what the client sent under those names (nginx proxy_set_header).
+	Headers map[string]string `yaml:"headers"`
+	// UpstreamTLS configures TLS toward wss:// and https:// upstreams.
+	UpstreamTLS UpstreamTLS `yaml:"upstream_tls"`
+	// MaxFails is how many failed connection attempts within FailTimeout
+	// mark an upstream down; it is then skipped for FailTimeout
+	// (nginx max_fails). Default 1.
+	MaxFails int `yaml:"max_fails"`
+	// FailTimeout is both the window for MaxFails and the cool-off of a
+	// down upstream (nginx fail_timeout). Default 10s.
+	FailTimeout time.Duration `yaml:"fail_timeout"`
+	// IdleTimeout closes a WebSocket stream (close 1001 to both sides)
+	// when no frame has passed either way for this long. Zero, the
+	// default, never closes an idle stream.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// PingInterval makes the edge send a WebSocket ping to the client this
+	// often, keeping NAT and mobile links open. Zero (the default) is off.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// PingTimeout closes a stream whose client has sent nothing (not even
+	// a pong) for this long; used only with PingInterval. Default three
+	// times PingInterval.
+	PingTimeout time.Duration `yaml:"ping_timeout"`
+}
+
+// Respond is a fixed response (nginx "return").
+type Respond struct {
+	// Status is the HTTP status. Default 200.
+	Status int `yaml:"status"`
+	// Body is sent as is.
+	Body string `yaml:"body"`
+	// ContentType is the Content-Type header. Default
+	// "text/plain; charset=utf-8".
+	ContentType string `yaml:"content_type"`
+}
+
+// UpstreamTLS configures TLS toward upstreams.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle of roots to trust instead of the system's.
+	CAFile string `yaml:"ca_file"`
+	// ServerName is the name sent in SNI and checked against the upstream's
+	// certificate. Default: the upstream URL's host.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any upstream certificate. Testing only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// IsWebSocketOnly reports whether the route's upstreams are ws:// or wss://.
+func (r Route) IsWebSocketOnly() bool {
+	return len(r.Upstreams) > 0 && (hasScheme(r.Upstreams[0], "ws://") || hasScheme(r.Upstreams[0], "wss://"))
+}
+
+// Default returns the configuration used for keys a file leaves out.
+func Default() Config {
+	return Config{
+		Listen:          Listen{HTTPS: ":443", HTTP: ":80"},
+		TLS:             TLS{MinVersion: "1.2"},
+		ShutdownTimeout: 10 * time.Second,
+		Limits: Limits{
+			HandshakeTimeout: 10 * time.Second,
+			ReadTimeout:      60 * time.Second,
+			KeepaliveTimeout: 75 * time.Second,
+			MaxHeaderBytes:   64 << 10,
+			MaxConnections:   10000,
+			DialTimeout:      5 * time.Second,
+			ResponseTimeout:  60 * time.Second,
+		},
+		Log: Log{Format: "text", Level: "info"},
+	}
+}
+
+// SetDefaults fills zero fields of c and its sites and routes with their
+// defaults. [Load] calls it; call it on a Config built in code.
+func (c *Config) SetDefaults() {
+	d := Default()
+	if c.Listen.HTTPS == "" {
+		c.Listen.HTTPS = d.Listen.HTTPS
+	}
+	if c.TLS.MinVersion == "" {
+		c.TLS.MinVersion = d.TLS.MinVersion
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	setDuration(&c.Limits.HandshakeTimeout, d.Limits.HandshakeTimeout)
+	setDuration(&c.Limits.ReadTimeout, d.Limits.ReadTimeout)
+	setDuration(&c.Limits.KeepaliveTimeout, d.Limits.KeepaliveTimeout)
+	setDuration(&c.Limits.DialTimeout, d.Limits.DialTimeout)
+	setDuration(&c.Limits.ResponseTimeout, d.Limits.ResponseTimeout)
+	if c.Limits.MaxHeaderBytes == 0 {
+		c.Limits.MaxHeaderBytes = d.Limits.MaxHeaderBytes
+	}
+	if c.Limits.MaxConnections == 0 {
+		c.Limits.MaxConnections = d.Limits.MaxConnections
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = d.Log.Format
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = d.Log.Level
+	}
+	for i := range c.Sites {
+		for j := range c.Sites[i].Routes {
+			r := &c.Sites[i].Routes[j]
+			if r.MaxFails == 0 {
+				r.MaxFails = 1
+			}
+			setDuration(&r.FailTimeout, 10*time.Second)
+			if r.PingInterval > 0 {
+				setDuration(&r.PingTimeout, 3*r.PingInterval)
+			}
+			if r.Respond != nil {
+				if r.Respond.Status == 0 {
+					r.Respond.Status = 200
+				}
+				if r.Respond.ContentType == "" {
+					r.Respond.ContentType = "text/plain; charset=utf-8"
+				}
+			}
+		}
+	}
+}
+
+func setDuration(p *time.Duration, def time.Duration) {
+	if *p == 0 {
+		*p = def
+	}
+}

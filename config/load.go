@@ -1,0 +1,217 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Source records where a configuration was read from: the file name and
+// the line of every key, by key path ("sites[0].routes[1].path").
+type Source struct {
+	// File is the name the configuration was read from.
+	File  string
+	lines map[string]int // key path → line
+	keys  []keyLine      // every key path in file order, for line → key
+}
+
+type keyLine struct {
+	path string
+	line int
+}
+
+// Line returns the line of the key at path, or of its closest ancestor
+// that is in the file; 0 if none is.
+func (s *Source) Line(path string) int {
+	if s == nil {
+		return 0
+	}
+	for p := path; p != ""; p = parentPath(p) {
+		if l, ok := s.lines[p]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+// keyAt returns the deepest key path whose key or value starts on line.
+func (s *Source) keyAt(line int) string {
+	best := ""
+	for _, k := range s.keys {
+		if k.line == line && strings.Count(k.path, ".")+strings.Count(k.path, "[") >= strings.Count(best, ".")+strings.Count(best, "[") {
+			best = k.path
+		}
+	}
+	return best
+}
+
+// parentPath returns the path one level up: "a.b[2]" → "a.b", "a.b" → "a".
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// Load reads, strictly decodes and validates the YAML configuration in
+// file. Keys left out keep the values of [Default]. The returned error
+// joins one [*Error] per problem, each naming the file, line and key.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(file, data)
+}
+
+// Parse is [Load] for configuration already in memory; name is used in
+// error messages.
+func Parse(name string, data []byte) (*Config, error) {
+	cfg, err := decode(name, data)
+	if err != nil {
+		return nil, err
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decode parses data strictly into a Config pre-filled with defaults and
+// records key positions.
+func decode(name string, data []byte) (*Config, error) {
+	src := &Source{File: name, lines: map[string]int{}}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, syntaxError(src, err)
+	}
+	src.index(&root, "")
+
+	cfg := Default()
+	cfg.Source = src
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			errs := make([]error, 0, len(te.Errors))
+			for _, msg := range te.Errors {
+				errs = append(errs, typeError(src, msg))
+			}
+			return nil, errors.Join(errs...)
+		}
+		return nil, syntaxError(src, err)
+	}
+	cfg.Source = src
+	return &cfg, nil
+}
+
+// index walks n and records the line of every mapping key and sequence
+// item under its path.
+func (s *Source) index(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			s.index(c, path)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			s.add(p, k.Line)
+			if v.Line != k.Line {
+				s.add(p, v.Line)
+			}
+			s.index(v, p)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			s.add(p, c.Line)
+			s.index(c, p)
+		}
+	}
+}
+
+func (s *Source) add(path string, line int) {
+	if _, ok := s.lines[path]; !ok {
+		s.lines[path] = line
+	}
+	s.keys = append(s.keys, keyLine{path, line})
+}
+
+var (
+	lineRE      = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	notFoundRE  = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	unmarshalRE = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*)`)? into (\\S+)$")
+)
+
+// typeError turns one of yaml.v3's decode messages into an *Error.
+func typeError(src *Source, msg string) error {
+	m := lineRE.FindStringSubmatch(msg)
+	if m == nil {
+		return &Error{File: src.File, Msg: msg}
+	}
+	line, _ := strconv.Atoi(m[1])
+	text := m[2]
+	key := src.keyAt(line)
+	if f := notFoundRE.FindStringSubmatch(text); f != nil {
+		return &Error{File: src.File, Line: line, Key: key, Msg: fmt.Sprintf("unknown key %q", f[1])}
+	}
+	if u := unmarshalRE.FindStringSubmatch(text); u != nil {
+		return &Error{File: src.File, Line: line, Key: key, Msg: describeType(u[1], u[2], u[3])}
+	}
+	return &Error{File: src.File, Line: line, Key: key, Msg: text}
+}
+
+// describeType explains a type mismatch in the user's terms.
+func describeType(tag, value, goType string) string {
+	want := map[string]string{
+		"time.Duration":     "a duration such as 30s, 5m or 1h30m",
+		"int":               "a whole number",
+		"bool":              "true or false",
+		"string":            "a string",
+		"[]string":          "a list of strings",
+		"map[string]string": "a mapping of names to strings",
+	}[goType]
+	if want == "" {
+		switch {
+		case strings.HasPrefix(goType, "[]"):
+			want = "a list"
+		case strings.HasPrefix(goType, "map["):
+			want = "a mapping"
+		default:
+			want = "a mapping of keys"
+		}
+	}
+	got := map[string]string{"!!seq": "a list", "!!map": "a mapping", "!!str": "a string", "!!int": "a number", "!!bool": "a boolean", "!!float": "a number", "!!null": "nothing"}[tag]
+	if got == "" {
+		got = tag
+	}
+	if value != "" {
+		return fmt.Sprintf("want %s, got %q", want, value)
+	}
+	return fmt.Sprintf("want %s, got %s", want, got)
+}
+
+// syntaxError turns a YAML parse error into an *Error with a line.
+func syntaxError(src *Source, err error) error {
+	msg := err.Error()
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: src.File, Line: line, Key: src.keyAt(line), Msg: m[2]}
+	}
+	return &Error{File: src.File, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}

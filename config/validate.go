@@ -1,0 +1,298 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks c and returns every problem found, joined, each an
+// [*Error] naming file, line and key when c came from [Load]. It checks
+// the configuration as data; whether certificate files load is checked
+// where they are used.
+func (c *Config) Validate() error {
+	p := &problems{src: c.Source}
+	checkAddr(p, "listen.https", c.Listen.HTTPS, false)
+	checkAddr(p, "listen.http", c.Listen.HTTP, true)
+	if c.Listen.HTTP != "" && c.Listen.HTTP == c.Listen.HTTPS {
+		p.add("listen.http", "same address as listen.https")
+	}
+	switch c.TLS.MinVersion {
+	case "1.2", "1.3":
+	default:
+		p.add("tls.min_version", "want \"1.2\" or \"1.3\", got %q", c.TLS.MinVersion)
+	}
+	for i, s := range c.TrustedProxies {
+		if _, err := ParsePrefix(s); err != nil {
+			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+	checkDurations(p, []namedDuration{
+		{"shutdown_timeout", c.ShutdownTimeout},
+		{"limits.handshake_timeout", c.Limits.HandshakeTimeout},
+		{"limits.read_timeout", c.Limits.ReadTimeout},
+		{"limits.keepalive_timeout", c.Limits.KeepaliveTimeout},
+		{"limits.dial_timeout", c.Limits.DialTimeout},
+		{"limits.response_timeout", c.Limits.ResponseTimeout},
+	})
+	if c.Limits.MaxHeaderBytes < 0 {
+		p.add("limits.max_header_bytes", "must not be negative")
+	}
+	if c.Limits.MaxConnections < 0 {
+		p.add("limits.max_connections", "must not be negative")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		p.add("log.format", "want \"text\" or \"json\", got %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if len(c.Sites) == 0 {
+		p.add("sites", "at least one site is required")
+	}
+	owner := map[string]string{} // host → key of the site that has it
+	for i := range c.Sites {
+		c.Sites[i].validate(p, fmt.Sprintf("sites[%d]", i), owner)
+	}
+	return p.err()
+}
+
+func (s *Site) validate(p *problems, key string, owner map[string]string) {
+	if len(s.Hosts) == 0 {
+		p.add(key+".hosts", "at least one host is required")
+	}
+	for j, h := range s.Hosts {
+		hk := fmt.Sprintf("%s.hosts[%d]", key, j)
+		if err := checkHost(h); err != nil {
+			p.add(hk, "%v", err)
+			continue
+		}
+		lh := strings.ToLower(h)
+		if prev, ok := owner[lh]; ok {
+			p.add(hk, "host %q is already served by %s", h, prev)
+			continue
+		}
+		owner[lh] = key
+	}
+	t := s.TLS
+	switch {
+	case t.Internal && (t.CertFile != "" || t.KeyFile != ""):
+		p.add(key+".tls", "internal and cert_file/key_file exclude each other")
+	case t.Internal:
+	case t.CertFile == "" && t.KeyFile == "":
+		p.add(key+".tls", "a certificate is required: cert_file and key_file, or internal: true")
+	case t.CertFile == "":
+		p.add(key+".tls.key_file", "key_file needs cert_file")
+	case t.KeyFile == "":
+		p.add(key+".tls.cert_file", "cert_file needs key_file")
+	}
+	if s.MaxConnections < 0 {
+		p.add(key+".max_connections", "must not be negative")
+	}
+	if len(s.Routes) == 0 {
+		p.add(key+".routes", "at least one route is required")
+	}
+	paths := map[string]int{}
+	for j := range s.Routes {
+		rk := fmt.Sprintf("%s.routes[%d]", key, j)
+		r := &s.Routes[j]
+		r.validate(p, rk)
+		if prev, ok := paths[r.Path]; ok {
+			p.add(rk+".path", "path %q is already routed by routes[%d]", r.Path, prev)
+		} else {
+			paths[r.Path] = j
+		}
+	}
+}
+
+func (r *Route) validate(p *problems, key string) {
+	switch {
+	case r.Path == "":
+		p.add(key+".path", "required")
+	case !strings.HasPrefix(r.Path, "/"):
+		p.add(key+".path", "must start with /, got %q", r.Path)
+	case strings.ContainsAny(r.Path, "?#") || strings.Contains(r.Path, "//"):
+		p.add(key+".path", "must be a plain path prefix, got %q", r.Path)
+	}
+	kinds := 0
+	for _, set := range []bool{len(r.Upstreams) > 0, r.Root != "", r.Respond != nil} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		p.add(key, "give exactly one of upstreams, root or respond")
+	}
+	secure := false
+	for i, u := range r.Upstreams {
+		uk := fmt.Sprintf("%s.upstreams[%d]", key, i)
+		pu, err := ParseUpstream(u)
+		if err != nil {
+			p.add(uk, "%v", err)
+			continue
+		}
+		secure = secure || pu.Scheme == "wss" || pu.Scheme == "https"
+		if ws := pu.Scheme == "ws" || pu.Scheme == "wss"; ws != r.IsWebSocketOnly() {
+			p.add(uk, "mixes ws/wss and http/https upstreams in one route")
+		}
+	}
+	for i, o := range r.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			p.add(fmt.Sprintf("%s.allowed_origins[%d]", key, i), "%v", err)
+		}
+	}
+	if r.Respond != nil && (r.Respond.Status < 200 || r.Respond.Status > 599) {
+		p.add(key+".respond.status", "want a status from 200 to 599, got %d", r.Respond.Status)
+	}
+	for name := range r.Headers {
+		if !validHeaderName(name) {
+			p.add(key+".headers."+name, "not a valid header name")
+		} else if hopByHop(name) {
+			p.add(key+".headers."+name, "%s is managed by the proxy and cannot be set", name)
+		}
+	}
+	if t := r.UpstreamTLS; (t.CAFile != "" || t.ServerName != "" || t.InsecureSkipVerify) && !secure {
+		p.add(key+".upstream_tls", "needs a wss:// or https:// upstream")
+	}
+	if r.MaxFails < 0 {
+		p.add(key+".max_fails", "must not be negative")
+	}
+	checkDurations(p, []namedDuration{
+		{key + ".fail_timeout", r.FailTimeout},
+		{key + ".idle_timeout", r.IdleTimeout},
+		{key + ".ping_interval", r.PingInterval},
+		{key + ".ping_timeout", r.PingTimeout},
+	})
+	if r.PingTimeout > 0 && r.PingInterval == 0 {
+		p.add(key+".ping_timeout", "needs ping_interval")
+	} else if r.PingInterval > 0 && r.PingTimeout <= r.PingInterval {
+		p.add(key+".ping_timeout", "must be longer than ping_interval (%s)", r.PingInterval)
+	}
+}
+
+// ParseUpstream parses and checks an upstream URL: scheme ws, wss, http or
+// https, a host, and no query, fragment or user info.
+func ParseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("not a URL: %q", s)
+	}
+	switch u.Scheme {
+	case "ws", "wss", "http", "https":
+	default:
+		return nil, fmt.Errorf("scheme must be ws, wss, http or https, got %q", s)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("no host in %q", s)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("bad port in %q", s)
+		}
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("no user info, query or fragment allowed in %q", s)
+	}
+	return u, nil
+}
+
+// ParsePrefix parses a CIDR ("10.0.0.0/8") or a single address ("10.0.0.1").
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("not a CIDR: %q", s)
+		}
+		return pfx.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("not an IP address or CIDR: %q", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func checkAddr(p *problems, key, addr string, mayBeEmpty bool) {
+	if addr == "" {
+		if !mayBeEmpty {
+			p.add(key, "required")
+		}
+		return
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(key, "want host:port such as \":443\" or \"127.0.0.1:8443\", got %q", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add(key, "bad port in %q", addr)
+	}
+}
+
+type namedDuration struct {
+	key string
+	d   time.Duration
+}
+
+func checkDurations(p *problems, ds []namedDuration) {
+	for _, nd := range ds {
+		if nd.d < 0 {
+			p.add(nd.key, "must not be negative")
+		}
+	}
+}
+
+func checkHost(h string) error {
+	name := strings.TrimPrefix(h, "*.")
+	if name == "" || strings.ContainsAny(name, "/:*@ ") {
+		return fmt.Errorf("want a host name such as chat.example.com or *.example.com (no scheme, port or path), got %q", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("bad host name %q", h)
+		}
+	}
+	return nil
+}
+
+func checkOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("want an origin such as https://chat.example.com, got %q", o)
+	}
+	return nil
+}
+
+func hasScheme(u, prefix string) bool {
+	return len(u) >= len(prefix) && strings.EqualFold(u[:len(prefix)], prefix)
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func hopByHop(name string) bool {
+	switch strings.ToLower(name) {
+	case "connection", "upgrade", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+		"sec-websocket-key", "sec-websocket-version", "sec-websocket-accept", "content-length":
+		return true
+	}
+	return false
+}
