@@ -41,16 +41,29 @@ func (s *Source) Line(path string) int {
 	return 0
 }
 
-// keyAt returns the deepest key path whose key or value starts on line.
+// keyAt returns the deepest mapping key that starts on line, or failing
+// that the deepest sequence item there; "" if the line has neither.
 func (s *Source) keyAt(line int) string {
-	best := ""
+	best, bestItem := "", ""
 	for _, k := range s.keys {
-		if k.line == line && strings.Count(k.path, ".")+strings.Count(k.path, "[") >= strings.Count(best, ".")+strings.Count(best, "[") {
+		if k.line != line {
+			continue
+		}
+		if strings.HasSuffix(k.path, "]") {
+			if depth(k.path) >= depth(bestItem) {
+				bestItem = k.path
+			}
+		} else if depth(k.path) >= depth(best) {
 			best = k.path
 		}
 	}
+	if best == "" {
+		return bestItem
+	}
 	return best
 }
+
+func depth(path string) int { return strings.Count(path, ".") + strings.Count(path, "[") }
 
 // parentPath returns the path one level up: "a.b[2]" → "a.b", "a.b" → "a".
 func parentPath(p string) string {

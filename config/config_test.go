@@ -1,0 +1,189 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodYAML = `
+listen:
+  https: ":8443"
+  http: ""
+trusted_proxies: ["10.0.0.0/8", "192.0.2.7"]
+limits:
+  dial_timeout: 2s
+sites:
+  - hosts: ["chat.example.com"]
+    tls: { cert_file: chat.pem, key_file: chat.key }
+    routes:
+      - path: /wss
+        upstreams: ["ws://127.0.0.1:8282", "ws://127.0.0.1:8283"]
+        allowed_origins: ["https://chat.example.com"]
+        ping_interval: 30s
+      - path: /static/
+        root: ./public
+      - path: /
+        upstreams: ["http://127.0.0.1:8000"]
+`
+
+func TestParseGood(t *testing.T) {
+	cfg, err := Parse("good.yaml", []byte(goodYAML))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got, want := cfg.Listen.HTTPS, ":8443"; got != want {
+		t.Errorf("listen.https = %q, want %q", got, want)
+	}
+	if got := cfg.Listen.HTTP; got != "" {
+		t.Errorf("listen.http = %q, want \"\" (explicitly off)", got)
+	}
+	if got, want := cfg.Limits.DialTimeout, 2*time.Second; got != want {
+		t.Errorf("limits.dial_timeout = %v, want %v", got, want)
+	}
+	if got, want := cfg.Limits.HandshakeTimeout, 10*time.Second; got != want {
+		t.Errorf("limits.handshake_timeout = %v, want default %v", got, want)
+	}
+	r := cfg.Sites[0].Routes[0]
+	if !r.IsWebSocketOnly() {
+		t.Errorf("route /wss: IsWebSocketOnly = false, want true")
+	}
+	if got, want := r.PingTimeout, 90*time.Second; got != want {
+		t.Errorf("ping_timeout = %v, want default 3×ping_interval %v", got, want)
+	}
+	if got, want := r.MaxFails, 1; got != want {
+		t.Errorf("max_fails = %d, want %d", got, want)
+	}
+	if got, want := cfg.Source.Line("sites[0].routes[1].root"), 17; got != want {
+		t.Errorf("line of routes[1].root = %d, want %d", got, want)
+	}
+	if !cfg.Log.AccessEnabled() {
+		t.Errorf("access log off by default, want on")
+	}
+}
+
+func TestParseHTTPDefault(t *testing.T) {
+	cfg, err := Parse("c.yaml", []byte("sites:\n  - hosts: [a.example]\n    tls: {internal: true}\n    routes: [{path: /, respond: {body: hi}}]\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got, want := cfg.Listen.HTTP, ":80"; got != want {
+		t.Errorf("listen.http = %q, want default %q", got, want)
+	}
+	if got, want := cfg.Sites[0].Routes[0].Respond.Status, 200; got != want {
+		t.Errorf("respond.status = %d, want %d", got, want)
+	}
+}
+
+// site is a valid site header that the broken cases below build on.
+const site = "sites:\n  - hosts: [chat.example.com]\n    tls: {internal: true}\n    routes:\n"
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear, in order, as one error line
+	}{
+		{"unknown top key", "listen:\n  https: \":443\"\nlisen: {}\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:3: lisen: unknown key "lisen"`}},
+		{"unknown route key", site + "      - path: /wss\n        upstream: [\"ws://a:1\"]\n",
+			[]string{`bad.yaml:6: sites[0].routes[0].upstream: unknown key "upstream"`}},
+		{"duration without unit", "shutdown_timeout: 30\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:1: shutdown_timeout: want a duration such as 30s, 5m or 1h30m, got "30"`}},
+		{"bad duration string", "limits:\n  dial_timeout: soon\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: limits.dial_timeout: want a duration such as 30s, 5m or 1h30m, got "soon"`}},
+		{"list where string", "listen:\n  https: [a]\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: listen.https: want a string, got a list`}},
+		{"syntax error", "sites:\n  - hosts: [a\n", []string{`bad.yaml:`}},
+		{"no sites", "listen: {https: \":443\"}\n", []string{`bad.yaml: sites: at least one site is required`}},
+		{"path without slash", site + "      - path: wss\n        upstreams: [\"ws://127.0.0.1:1\"]\n",
+			[]string{`bad.yaml:5: sites[0].routes[0].path: must start with /, got "wss"`}},
+		{"bad scheme", site + "      - path: /wss\n        upstreams:\n          - \"ws://127.0.0.1:1\"\n          - \"tcp://127.0.0.1:2\"\n",
+			[]string{`bad.yaml:8: sites[0].routes[0].upstreams[1]: scheme must be ws, wss, http or https, got "tcp://127.0.0.1:2"`}},
+		{"mixed families", site + "      - path: /wss\n        upstreams: [\"ws://127.0.0.1:1\", \"http://127.0.0.1:2\"]\n",
+			[]string{`bad.yaml:6: sites[0].routes[0].upstreams[1]: mixes ws/wss and http/https upstreams in one route`}},
+		{"two kinds", site + "      - path: /\n        root: .\n        upstreams: [\"http://127.0.0.1:2\"]\n",
+			[]string{`bad.yaml:5: sites[0].routes[0]: give exactly one of upstreams, root or respond`}},
+		{"duplicate path", site + "      - {path: /, root: .}\n      - {path: /, root: ..}\n",
+			[]string{`bad.yaml:6: sites[0].routes[1].path: path "/" is already routed by routes[0]`}},
+		{"bad origin", site + "      - path: /wss\n        upstreams: [\"ws://127.0.0.1:1\"]\n        allowed_origins: [chat.example.com]\n",
+			[]string{`bad.yaml:7: sites[0].routes[0].allowed_origins[0]: want an origin such as https://chat.example.com, got "chat.example.com"`}},
+		{"bad cidr", "trusted_proxies: [10.0.0.0/33]\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:1: trusted_proxies[0]: not a CIDR: "10.0.0.0/33"`}},
+		{"bad min version", "tls:\n  min_version: \"1.1\"\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: tls.min_version: want "1.2" or "1.3", got "1.1"`}},
+		{"host with port", "sites:\n  - hosts: [\"chat.example.com:443\"]\n    tls: {internal: true}\n    routes: [{path: /, root: .}]\n",
+			[]string{`bad.yaml:2: sites[0].hosts[0]: want a host name`}},
+		{"host on two sites", site + "      - {path: /, root: .}\n  - hosts: [CHAT.example.com]\n    tls: {internal: true}\n    routes: [{path: /, root: .}]\n",
+			[]string{`bad.yaml:6: sites[1].hosts[0]: host "CHAT.example.com" is already served by sites[0]`}},
+		{"cert without key", "sites:\n  - hosts: [a.example]\n    tls:\n      cert_file: a.pem\n    routes: [{path: /, root: .}]\n",
+			[]string{`bad.yaml:4: sites[0].tls.cert_file: cert_file needs key_file`}},
+		{"no certificate", "sites:\n  - hosts: [a.example]\n    routes: [{path: /, root: .}]\n",
+			[]string{`bad.yaml:2: sites[0].tls: a certificate is required`}},
+		{"upstream_tls on ws", site + "      - path: /wss\n        upstreams: [\"ws://127.0.0.1:1\"]\n        upstream_tls: {server_name: x}\n",
+			[]string{`bad.yaml:7: sites[0].routes[0].upstream_tls: needs a wss:// or https:// upstream`}},
+		{"ping timeout too short", site + "      - path: /wss\n        upstreams: [\"ws://127.0.0.1:1\"]\n        ping_interval: 30s\n        ping_timeout: 10s\n",
+			[]string{`bad.yaml:8: sites[0].routes[0].ping_timeout: must be longer than ping_interval (30s)`}},
+		{"managed header", site + "      - path: /\n        upstreams: [\"http://127.0.0.1:1\"]\n        headers: {Upgrade: x}\n",
+			[]string{`bad.yaml:7: sites[0].routes[0].headers.Upgrade: Upgrade is managed by the proxy`}},
+		{"negative limit", "limits: {max_connections: -1}\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:1: limits.max_connections: must not be negative`}},
+		{"several problems at once", "log: {format: xml, level: loud}\n" + site + "      - {path: wss, root: .}\n",
+			[]string{`bad.yaml:1: log.format: want "text" or "json", got "xml"`, `bad.yaml:1: log.level: want debug, info, warn or error, got "loud"`, `bad.yaml:6: sites[0].routes[0].path: must start with /`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("bad.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want errors %q", tt.want)
+			}
+			got := Errors(err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d errors %q, want %d", len(got), err, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(got[i].Error(), w) {
+					t.Errorf("error %d = %q, want prefix %q", i, got[i], w)
+				}
+				var ce *Error
+				if !errors.As(got[i], &ce) {
+					t.Errorf("error %d is %T, want *config.Error", i, got[i])
+				}
+			}
+		})
+	}
+}
+
+func TestValidateWithoutSource(t *testing.T) {
+	cfg := Default()
+	cfg.Sites = []Site{{Hosts: []string{"a.example"}, TLS: SiteTLS{Internal: true}, Routes: []Route{{Path: "x", Root: "."}}}}
+	cfg.SetDefaults()
+	err := cfg.Validate()
+	if got, want := err.Error(), `sites[0].routes[0].path: must start with /, got "x"`; got != want {
+		t.Errorf("Validate = %q, want %q", got, want)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("does-not-exist.yaml")
+	if err == nil || !strings.Contains(err.Error(), "does-not-exist.yaml") {
+		t.Errorf("Load of a missing file = %v, want an error naming the file", err)
+	}
+}
+
+func TestParsePrefix(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"10.1.2.3/8", "10.0.0.0/8"},
+		{"192.0.2.7", "192.0.2.7/32"},
+		{"::1", "::1/128"},
+		{"::ffff:127.0.0.1", "127.0.0.1/32"},
+	}
+	for _, tt := range tests {
+		got, err := ParsePrefix(tt.in)
+		if err != nil || got.String() != tt.want {
+			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+}
