@@ -1,0 +1,9 @@
+// Package testutil holds helpers for wssgate's _test.go files: a test PKI
+// (roots, intermediates and leaf certificates in memory and on disk), a
+// logger that writes through testing.TB, and loopback listeners.
+//
+// Every helper takes a testing.TB, calls t.Helper, fails the test with
+// t.Fatal on error and releases what it opened with t.Cleanup, so tests
+// stay short. The package imports nothing from the project, and nothing
+// outside _test.go files may import it.
+package testutil
