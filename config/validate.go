@@ -251,6 +251,9 @@ func checkDurations(p *problems, ds []namedDuration) {
 }
 
 func checkHost(h string) error {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return nil // an IP literal, as clients send in Host and (for IPv4) SNI
+	}
 	name := strings.TrimPrefix(h, "*.")
 	if name == "" || strings.ContainsAny(name, "/:*@ ") {
 		return fmt.Errorf("want a host name such as chat.example.com or *.example.com (no scheme, port or path), got %q", h)

@@ -1,0 +1,62 @@
+// Command wssgate is a TLS edge for WebSocket gateways: it terminates
+// wss:// and https:// on :443 and routes path prefixes such as /wss to
+// backend gateways, configured from one YAML file.
+//
+// Usage:
+//
+//	wssgate run [-config FILE]      serve (default: ./config.yaml, else a built-in local setup)
+//	wssgate validate [-config FILE] check a configuration; print every problem as FILE:LINE: key: what
+//	wssgate version                 print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // a problem with the configuration or at run time
+	exitUsage = 2 // bad command line
+)
+
+const usage = `usage:
+  wssgate run [-config FILE]       serve; without -config: ./config.yaml if present, else a built-in local setup
+  wssgate validate [-config FILE]  check a configuration and print every problem as FILE:LINE: key: what is wrong
+  wssgate version                  print the version
+`
+
+// run carries out one command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "wssgate: unknown command %q\n%s", args[0], usage)
+		return exitUsage
+	}
+}

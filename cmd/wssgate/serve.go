@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/proxy"
+	"github.com/wssgate/wssgate/tlsconf"
+)
+
+// defaultConfig is served when there is no -config and no ./config.yaml:
+// https://localhost:8443 with a local certificate.
+//
+//go:embed default.yaml
+var defaultConfig []byte
+
+// defaultConfigName names the built-in configuration in messages.
+const defaultConfigName = "(built-in default)"
+
+// loadConfig reads the configuration named by path; with path empty it
+// reads ./config.yaml if that exists, else the built-in default.
+func loadConfig(path string) (*config.Config, error) {
+	if path != "" {
+		return config.Load(path)
+	}
+	if _, err := os.Stat("config.yaml"); err == nil {
+		return config.Load("config.yaml")
+	}
+	return config.Parse(defaultConfigName, defaultConfig)
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default ./config.yaml, else the built-in local setup)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitFail
+	}
+	log := newLogger(cfg.Log, stderr)
+	srv, err := start(cfg, serverOptions{Logger: log, AccessLog: accessLogger(cfg.Log, log)})
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate: %v\n", err)
+		return exitFail
+	}
+	srv.announce(stdout)
+	if err := srv.serve(ctx); err != nil {
+		fmt.Fprintf(stderr, "wssgate: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// serverOptions are what start needs besides the configuration.
+type serverOptions struct {
+	Logger      *slog.Logger // nil discards
+	AccessLog   *slog.Logger // nil: no access log
+	InternalDir string       // "" = tlsconf's default under the user's config dir
+}
+
+// server is a running edge: its listeners, TLS and proxy.
+type server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	certs   *tlsconf.Manager
+	proxy   *proxy.Proxy
+	https   *http.Server
+	httpSrv *http.Server // nil when listen.http is ""
+	lnTLS   net.Listener
+	lnHTTP  net.Listener
+}
+
+// start builds TLS and the proxy from cfg and opens the listeners. Any
+// failure is returned as one line that says what and where.
+func start(cfg *config.Config, opts serverOptions) (*server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	certs, err := tlsconf.New(cfg, tlsconf.Options{InternalDir: opts.InternalDir, Logger: log})
+	if err != nil {
+		return nil, positioned(cfg, err)
+	}
+	px, err := proxy.New(cfg, proxy.Options{Logger: log, AccessLog: opts.AccessLog})
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, certs: certs, proxy: px}
+	lim := cfg.Limits
+	s.https = &http.Server{
+		Handler:           px,
+		TLSConfig:         certs.TLSConfig(),
+		ReadHeaderTimeout: lim.HandshakeTimeout, // also bounds the TLS handshake
+		ReadTimeout:       lim.ReadTimeout,      // cleared when a WebSocket is hijacked
+		IdleTimeout:       lim.KeepaliveTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		// Failed TLS handshakes from scanners are noise at Info.
+		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+	if s.lnTLS, err = net.Listen("tcp", cfg.Listen.HTTPS); err != nil {
+		return nil, fmt.Errorf("listen.https %s: %w", cfg.Listen.HTTPS, err)
+	}
+	if cfg.Listen.HTTP != "" {
+		if s.lnHTTP, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
+			s.lnTLS.Close()
+			return nil, fmt.Errorf("listen.http %s: %w", cfg.Listen.HTTP, err)
+		}
+		s.httpSrv = &http.Server{
+			Handler:           redirectHandler(s.lnTLS.Addr()),
+			ReadHeaderTimeout: lim.HandshakeTimeout,
+			ReadTimeout:       lim.ReadTimeout,
+			IdleTimeout:       lim.KeepaliveTimeout,
+			MaxHeaderBytes:    lim.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+		}
+	}
+	return s, nil
+}
+
+// serve runs until ctx is done, then shuts down gracefully: listeners
+// close, every WebSocket client gets close 1001, and what has not ended
+// within shutdown_timeout is closed.
+func (s *server) serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.https.ServeTLS(s.lnTLS, "", "") }()
+	if s.httpSrv != nil {
+		go func() { errc <- s.httpSrv.Serve(s.lnHTTP) }()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		runErr = fmt.Errorf("serve: %w", err)
+	}
+	s.log.Info("shutting down", "streams", s.proxy.Streams(), "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.https.Shutdown(sctx) })
+	if s.httpSrv != nil {
+		wg.Go(func() { _ = s.httpSrv.Shutdown(sctx) })
+	}
+	if err := s.proxy.Shutdown(sctx); err != nil {
+		s.log.Warn("shutdown timeout: closed streams that were still open", "err", err)
+	}
+	wg.Wait()
+	s.log.Info("stopped")
+	return runErr
+}
+
+// announce tells the user what is being served.
+func (s *server) announce(w io.Writer) {
+	base := "https://" + displayAddr(s.lnTLS.Addr().String())
+	fmt.Fprintf(w, "wssgate %s serving %s\n", versionString(), base)
+	for _, site := range s.cfg.Sites {
+		for _, rt := range site.Routes {
+			target := rt.Root
+			switch {
+			case len(rt.Upstreams) > 0:
+				target = strings.Join(rt.Upstreams, ", ")
+			case rt.Respond != nil:
+				target = fmt.Sprintf("fixed response %d", rt.Respond.Status)
+			}
+			scheme := "https"
+			if rt.IsWebSocketOnly() {
+				scheme = "wss"
+			}
+			fmt.Fprintf(w, "  %s://%s%s%s -> %s\n", scheme, site.Hosts[0], portSuffix(s.lnTLS.Addr()), rt.Path, target)
+		}
+	}
+	if s.lnHTTP != nil {
+		fmt.Fprintf(w, "  http://%s redirects to https\n", displayAddr(s.lnHTTP.Addr().String()))
+	}
+	if root := s.certs.RootCertFile(); root != "" {
+		fmt.Fprintf(w, "  local certificate authority: %s (trust it to silence browser warnings)\n", root)
+	}
+	if s.cfg.Source != nil && s.cfg.Source.File == defaultConfigName {
+		fmt.Fprintln(w, "  no config.yaml here: this is the built-in default; see config.example.yaml to route /wss to your gateway")
+	}
+}
+
+// redirectHandler sends every plain HTTP request to the same host and
+// path over https, on the https listener's port.
+func redirectHandler(httpsAddr net.Addr) http.Handler {
+	port := portSuffix(httpsAddr)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host == "" {
+			http.Error(w, "400 Bad Request: no Host header", http.StatusBadRequest)
+			return
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		code := http.StatusMovedPermanently
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			code = http.StatusPermanentRedirect
+		}
+		http.Redirect(w, r, "https://"+host+port+r.URL.RequestURI(), code)
+	})
+}
+
+// portSuffix is ":port" for addr's port, or "" for 443.
+func portSuffix(addr net.Addr) string {
+	_, port, err := net.SplitHostPort(addr.String())
+	if err != nil || port == "443" {
+		return ""
+	}
+	return ":" + port
+}
+
+// displayAddr turns a listen address into something a browser can open.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	switch host {
+	case "", "0.0.0.0", "::", "127.0.0.1", "::1":
+		host = "localhost"
+	}
+	if port == "443" {
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// newLogger builds the process logger from the log section.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// accessLogger returns the access log, or nil when it is off.
+func accessLogger(c config.Log, log *slog.Logger) *slog.Logger {
+	if !c.AccessEnabled() {
+		return nil
+	}
+	return log.With("component", "access")
+}
+
+// positioned adds the configuration file and line to TLS errors that
+// name a site key.
+func positioned(cfg *config.Config, err error) error {
+	var out []string
+	for _, e := range config.Errors(err) {
+		var se *tlsconf.SiteError
+		if errors.As(e, &se) {
+			ce := &config.Error{Key: se.Path(), Msg: se.Err.Error()}
+			if cfg.Source != nil {
+				ce.File, ce.Line = cfg.Source.File, cfg.Source.Line(ce.Key)
+			}
+			out = append(out, ce.Error())
+			continue
+		}
+		out = append(out, e.Error())
+	}
+	return errors.New(strings.Join(out, "; "))
+}

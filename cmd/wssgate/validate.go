@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/tlsconf"
+)
+
+// cmdValidate checks a configuration as `run` would read it, certificate
+// files included, and prints every problem on its own line.
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default ./config.yaml, else the built-in default)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitFail
+	}
+	// Load the certificates as run would. Internal certificates are made
+	// in a scratch directory: validating must not create the real ones.
+	scratch, err := os.MkdirTemp("", "wssgate-validate-")
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate: %v\n", err)
+		return exitFail
+	}
+	defer os.RemoveAll(scratch)
+	if _, err := tlsconf.New(cfg, tlsconf.Options{InternalDir: scratch}); err != nil {
+		printProblems(stderr, positionedAll(cfg, err))
+		return exitFail
+	}
+	routes := 0
+	for _, s := range cfg.Sites {
+		routes += len(s.Routes)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d sites, %d routes)\n", cfg.Source.File, len(cfg.Sites), routes)
+	return exitOK
+}
+
+// printProblems prints each problem joined in err on its own line.
+func printProblems(w io.Writer, err error) {
+	for _, e := range config.Errors(err) {
+		fmt.Fprintln(w, e)
+	}
+}
+
+// positionedAll is positioned, keeping one error per problem.
+func positionedAll(cfg *config.Config, err error) error {
+	var out []error
+	for _, e := range config.Errors(err) {
+		out = append(out, errors.New(positioned(cfg, e).Error()))
+	}
+	return errors.Join(out...)
+}
+
+// versionString is the module version wssgate was built from, or
+// "devel" for a build from a work tree.
+func versionString() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
