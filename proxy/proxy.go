@@ -1,0 +1,195 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wssgate/wssgate/config"
+)
+
+// Options are the parts of a Proxy that do not come from the
+// configuration file.
+type Options struct {
+	// Logger receives operational events (upstreams going down, failed
+	// handshakes). Nil discards them.
+	Logger *slog.Logger
+	// AccessLog receives one line per request and per WebSocket stream,
+	// written when it ends. Nil turns access logging off.
+	AccessLog *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Proxy is the edge's http.Handler: it picks a site by Host, a route by
+// the longest matching path prefix, and proxies the request or WebSocket
+// stream to the route's upstreams (or serves files or a fixed response).
+//
+// A Proxy tracks every WebSocket stream it relays, because http.Server's
+// Shutdown neither closes nor waits for hijacked connections: call
+// [Proxy.Shutdown] alongside it.
+type Proxy struct {
+	log     *slog.Logger
+	access  *slog.Logger
+	now     func() time.Time
+	table   atomic.Pointer[table]
+	active  atomic.Int64 // requests and streams being handled
+	streams registry
+	buffers *bufferPool
+}
+
+// New builds a Proxy for cfg, which must have passed validation (as
+// [config.Load] does). It fails when a route's files cannot be read, such
+// as an upstream_tls.ca_file.
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
+	p := &Proxy{
+		log:     opts.Logger,
+		access:  opts.AccessLog,
+		now:     opts.Now,
+		buffers: newBufferPool(),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("component", "proxy")
+	if p.now == nil {
+		p.now = time.Now
+	}
+	t, err := p.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.table.Store(t)
+	return p, nil
+}
+
+// ServeHTTP routes and serves one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := p.table.Load()
+	rec := &accessRecord{start: p.now(), method: r.Method, host: r.Host, path: r.URL.Path}
+	ci := t.trust.identify(r)
+	rec.client = ci.ip
+	rw := &responseRecorder{ResponseWriter: w}
+	err := p.serve(rw, r, t, ci, rec)
+	if err != nil {
+		rec.err = err
+		p.fail(rw, r, err)
+	}
+	if rec.status == 0 {
+		rec.status = rw.status
+	}
+	if !rec.websocket {
+		rec.bytesIn = rec.bodyIn.Load()
+	}
+	if rec.bytesOut == 0 {
+		rec.bytesOut = rw.bytes
+	}
+	p.logAccess(rec)
+}
+
+func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientInfo, rec *accessRecord) error {
+	s, err := t.site(r.Host)
+	if err != nil {
+		return err
+	}
+	reqPath := cleanPath(r.URL.Path)
+	rt := s.match(reqPath)
+	if rt == nil {
+		return fmt.Errorf("%w for %q", ErrNoRoute, reqPath)
+	}
+	rec.route = rt.path
+	if reqPath != r.URL.Path {
+		u := *r.URL
+		u.Path, u.RawPath = reqPath, ""
+		r2 := *r
+		r2.URL = &u
+		r = &r2
+	}
+	if !t.acquire(&p.active, &s.active, s.maxConns) {
+		return ErrTooManyConnections
+	}
+	defer t.release(&p.active, &s.active)
+
+	upgrade := isUpgrade(r)
+	switch {
+	case upgrade && rt.pool != nil:
+		return p.serveWebSocket(w, r, t, rt, ci, rec)
+	case rt.wsOnly:
+		return ErrNotWebSocket
+	default:
+		r = withRecord(r, rec)
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = countingBody{ReadCloser: r.Body, n: &rec.bodyIn}
+		}
+		rt.handler.ServeHTTP(w, r)
+		return nil
+	}
+}
+
+// fail answers the client with the status StatusFor gives err.
+func (p *Proxy) fail(w *responseRecorder, r *http.Request, err error) {
+	status := StatusFor(err)
+	if status == statusClientClosed || w.wroteHeader || w.hijacked {
+		w.status = max(w.status, status)
+		return
+	}
+	h := w.Header()
+	switch {
+	case errors.Is(err, ErrNotWebSocket):
+		h.Set("Upgrade", "websocket")
+		h.Set("Connection", "Upgrade")
+	case errors.Is(err, ErrBadVersion):
+		h.Set("Sec-WebSocket-Version", "13")
+	case status == http.StatusServiceUnavailable:
+		h.Set("Retry-After", "1")
+	case status == http.StatusMethodNotAllowed:
+		h.Set("Allow", "GET")
+	}
+	if status >= 500 {
+		p.log.Warn("request failed", "host", r.Host, "path", r.URL.Path, "status", status, "err", err)
+	} else {
+		p.log.Debug("request refused", "host", r.Host, "path", r.URL.Path, "status", status, "err", err)
+	}
+	http.Error(w, fmt.Sprintf("%d %s", status, http.StatusText(status)), status)
+}
+
+// Shutdown sends close 1001 (Going Away) to every open WebSocket stream
+// and its upstream, waits until they have all ended or ctx is done, then
+// closes what is left. New upgrades are refused with 503 from the moment
+// it is called. It does not stop listeners; call http.Server.Shutdown for
+// that. Shutdown is idempotent and returns ctx.Err() if streams had to be
+// cut.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	return p.streams.shutdown(ctx, 1001, "server shutting down")
+}
+
+// Streams reports how many WebSocket streams are open.
+func (p *Proxy) Streams() int { return p.streams.len() }
+
+// isUpgrade reports whether r asks to switch to WebSocket.
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+// cleanPath normalizes a request path as nginx does before matching
+// locations: dot segments and repeated slashes are resolved, a trailing
+// slash is kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
+}

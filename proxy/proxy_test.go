@@ -1,0 +1,613 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/internal/testutil"
+)
+
+// backend is a real WebSocket and HTTP upstream on loopback that echoes
+// messages and remembers the last upgrade request it saw.
+type backend struct {
+	*httptest.Server
+	mu   sync.Mutex
+	last *http.Request
+	// conns receives every upgraded server-side connection.
+	conns chan *websocket.Conn
+	// ends receives the error that ended each connection's read loop.
+	ends chan error
+}
+
+func newBackend(t *testing.T, subprotocols ...string) *backend {
+	t.Helper()
+	b := &backend{conns: make(chan *websocket.Conn, 64), ends: make(chan error, 64)}
+	up := websocket.Upgrader{Subprotocols: subprotocols, CheckOrigin: func(*http.Request) bool { return true }}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		b.last = r.Clone(context.Background())
+		b.mu.Unlock()
+		if !websocket.IsWebSocketUpgrade(r) {
+			w.Header().Set("X-Backend-Path", r.URL.RequestURI())
+			_, _ = io.WriteString(w, "plain "+r.URL.RequestURI())
+			return
+		}
+		if r.URL.Query().Get("refuse") != "" {
+			http.Error(w, "no entry", http.StatusForbidden)
+			return
+		}
+		c, err := up.Upgrade(w, r, http.Header{"Set-Cookie": {"sid=1"}})
+		if err != nil {
+			return
+		}
+		c.SetReadLimit(8 << 20)
+		select {
+		case b.conns <- c:
+		default:
+		}
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err == nil {
+				err = c.WriteMessage(mt, msg)
+			}
+			if err != nil {
+				c.Close()
+				select {
+				case b.ends <- err:
+				default:
+				}
+				return
+			}
+		}
+	}))
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *backend) lastRequest() *http.Request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last
+}
+
+func (b *backend) wsURL() string { return "ws://" + b.Listener.Addr().String() }
+
+// edge is a Proxy behind a real TLS listener.
+type edge struct {
+	*Proxy
+	srv *httptest.Server
+}
+
+func newEdge(t *testing.T, cfg *config.Config) *edge {
+	t.Helper()
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
+	}
+	p, err := New(cfg, Options{Logger: testutil.Logger(t), AccessLog: testutil.Logger(t)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(p)
+	srv.Config.ErrorLog = nil
+	srv.StartTLS()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+		srv.Close()
+	})
+	return &edge{Proxy: p, srv: srv}
+}
+
+// siteConfig returns a configuration with one site, chat.example.com,
+// serving routes.
+func siteConfig(routes ...config.Route) *config.Config {
+	cfg := config.Default()
+	cfg.Sites = []config.Site{{Hosts: []string{"chat.example.com"}, TLS: config.SiteTLS{Internal: true}, Routes: routes}}
+	return &cfg
+}
+
+func (e *edge) tlsConfig() *tls.Config {
+	return e.srv.Client().Transport.(*http.Transport).TLSClientConfig
+}
+
+// dial opens a WebSocket through the edge with Host chat.example.com.
+func (e *edge) dial(t *testing.T, path string, h http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	if h == nil {
+		h = http.Header{}
+	}
+	if h.Get("Host") == "" {
+		h.Set("Host", "chat.example.com")
+	}
+	d := websocket.Dialer{TLSClientConfig: e.tlsConfig(), HandshakeTimeout: 5 * time.Second, Subprotocols: h.Values("Sec-WebSocket-Protocol")}
+	h.Del("Sec-WebSocket-Protocol")
+	c, resp, err := d.Dial("wss://"+e.srv.Listener.Addr().String()+path, h)
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+// get sends a plain HTTPS request through the edge.
+func (e *edge) get(t *testing.T, host, path string, h http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Host = host
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func echo(t *testing.T, c *websocket.Conn, msg []byte) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	_, got, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("echo of %d bytes came back as %d bytes (different content)", len(msg), len(got))
+	}
+}
+
+func TestWebSocketEcho(t *testing.T) {
+	b := newBackend(t, "chat.v2", "chat.v1")
+	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
+
+	h := http.Header{"Sec-WebSocket-Protocol": {"chat.v1"}, "Cookie": {"session=abc"}}
+	c, resp, err := e.dial(t, "/wss/room?token=xyz", h)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	if got, want := c.Subprotocol(), "chat.v1"; got != want {
+		t.Errorf("negotiated subprotocol = %q, want %q", got, want)
+	}
+	if got := resp.Header.Get("Set-Cookie"); got != "sid=1" {
+		t.Errorf("Set-Cookie from upstream = %q, want sid=1", got)
+	}
+	echo(t, c, []byte("hello"))
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	echo(t, c, big)
+
+	r := b.lastRequest()
+	if got, want := r.URL.RequestURI(), "/wss/room?token=xyz"; got != want {
+		t.Errorf("upstream saw %q, want %q", got, want)
+	}
+	if got := r.Header.Get("Cookie"); got != "session=abc" {
+		t.Errorf("upstream Cookie = %q, want session=abc", got)
+	}
+	if got := r.Host; got != "chat.example.com" {
+		t.Errorf("upstream Host = %q, want chat.example.com", got)
+	}
+}
+
+func TestForwardingHeaders(t *testing.T) {
+	b := newBackend(t)
+	spoof := http.Header{"X-Forwarded-For": {"203.0.113.9"}, "X-Real-Ip": {"203.0.113.9"}, "X-Forwarded-Proto": {"http"}, "Forwarded": {"for=203.0.113.9"}}
+	tests := []struct {
+		name        string
+		trusted     []string
+		wantRealIP  string
+		wantXFF     string
+		wantProto   string
+		wantForward string
+	}{
+		{"untrusted peer cannot spoof", nil, "127.0.0.1", "127.0.0.1", "https", ""},
+		{"trusted peer's chain is kept", []string{"127.0.0.0/8"}, "203.0.113.9", "203.0.113.9, 127.0.0.1", "http", "for=203.0.113.9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, ws := range []bool{true, false} {
+				cfg := siteConfig(config.Route{Path: "/", Upstreams: []string{b.URL}})
+				cfg.TrustedProxies = tt.trusted
+				e := newEdge(t, cfg)
+				if ws {
+					if _, _, err := e.dial(t, "/ws", spoof.Clone()); err != nil {
+						t.Fatalf("dial: %v", err)
+					}
+				} else {
+					e.get(t, "chat.example.com", "/page", spoof)
+				}
+				r := b.lastRequest()
+				for _, c := range []struct{ name, got, want string }{
+					{"X-Real-IP", r.Header.Get("X-Real-IP"), tt.wantRealIP},
+					{"X-Forwarded-For", r.Header.Get("X-Forwarded-For"), tt.wantXFF},
+					{"X-Forwarded-Proto", r.Header.Get("X-Forwarded-Proto"), tt.wantProto},
+					{"X-Forwarded-Host", r.Header.Get("X-Forwarded-Host"), "chat.example.com"},
+					{"Forwarded", r.Header.Get("Forwarded"), tt.wantForward},
+				} {
+					if c.got != c.want {
+						t.Errorf("websocket=%v: upstream %s = %q, want %q", ws, c.name, c.got, c.want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRouting(t *testing.T) {
+	b := newBackend(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "static"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"static/app.js": "app", "app.js": "alias", ".env": "secret", "static/.git": "secret"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEdge(t, siteConfig(
+		config.Route{Path: "/wss", Upstreams: []string{b.URL}},
+		config.Route{Path: "/api", Upstreams: []string{b.URL + "/v1"}, StripPrefix: true},
+		config.Route{Path: "/static/", Root: dir},
+		config.Route{Path: "/assets/", Root: dir, StripPrefix: true},
+		config.Route{Path: "/health", Respond: &config.Respond{Body: "ok"}},
+	))
+	tests := []struct {
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{"/wss", 200, "plain /wss"},
+		{"/wss/x?y=1", 200, "plain /wss/x?y=1"},
+		{"/wssx", 404, ""},
+		{"/api", 200, "plain /v1/"},
+		{"/api/users?id=2", 200, "plain /v1/users?id=2"},
+		{"/apix", 404, ""},
+		{"/static/app.js", 200, "app"},
+		{"/static/.git", 404, ""},
+		{"/static/", 404, ""}, // no listing
+		{"/assets/app.js", 200, "alias"},
+		{"/assets/.env", 404, ""},
+		{"/health", 200, "ok"},
+		{"/wss/../health", 200, "ok"},
+		{"/", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp := e.get(t, "chat.example.com", tt.path, nil)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("GET %s: got status %d, want %d (body %q)", tt.path, resp.StatusCode, tt.wantStatus, body)
+			}
+			if tt.wantBody != "" && string(body) != tt.wantBody {
+				t.Errorf("GET %s: got body %q, want %q", tt.path, body, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestPrefixMatch(t *testing.T) {
+	tests := []struct {
+		prefix, path string
+		want         bool
+	}{
+		{"/wss", "/wss", true},
+		{"/wss", "/wss/", true},
+		{"/wss", "/wss/a/b", true},
+		{"/wss", "/wssx", false},
+		{"/wss", "/ws", false},
+		{"/static/", "/static/a", true},
+		{"/static/", "/static", false},
+		{"/", "/anything", true},
+	}
+	for _, tt := range tests {
+		if got := prefixMatch(tt.prefix, tt.path); got != tt.want {
+			t.Errorf("prefixMatch(%q, %q) = %v, want %v", tt.prefix, tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	b := newBackend(t)
+	cfg := siteConfig(
+		config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}, AllowedOrigins: []string{"https://chat.example.com", "https://*.example.org"}},
+		config.Route{Path: "/down", Upstreams: []string{"ws://127.0.0.1:1"}},
+	)
+	e := newEdge(t, cfg)
+	tests := []struct {
+		name       string
+		path       string
+		header     http.Header
+		wantStatus int
+		wantHeader [2]string
+	}{
+		{"allowed origin", "/wss", http.Header{"Origin": {"https://chat.example.com"}}, 101, [2]string{}},
+		{"allowed wildcard origin", "/wss", http.Header{"Origin": {"https://m.example.org"}}, 101, [2]string{}},
+		{"bad origin", "/wss", http.Header{"Origin": {"https://evil.example"}}, 403, [2]string{}},
+		{"unknown host", "/wss", http.Header{"Host": {"other.example.com"}}, 421, [2]string{}},
+		{"no route", "/nowhere", nil, 404, [2]string{}},
+		{"upstream refuses", "/wss?refuse=1", nil, 403, [2]string{}},
+		{"all upstreams down", "/down", nil, 502, [2]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, resp, err := e.dial(t, tt.path, tt.header)
+			if tt.wantStatus == 101 {
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				c.Close()
+				return
+			}
+			if err == nil {
+				t.Fatalf("dial succeeded, want status %d", tt.wantStatus)
+			}
+			if resp == nil {
+				t.Fatalf("dial: %v, want an HTTP answer %d", err, tt.wantStatus)
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("got status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+		})
+	}
+
+	// A plain request to a ws-only route, and malformed upgrades.
+	plain := []struct {
+		name       string
+		method     string
+		header     http.Header
+		wantStatus int
+		wantHeader string
+	}{
+		{"plain GET to ws route", "GET", nil, 426, "Upgrade"},
+		{"POST upgrade", "POST", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}, 405, "Allow"},
+		{"old version", "GET", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"8"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}, 426, "Sec-Websocket-Version"},
+		{"bad key", "GET", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"short"}}, 400, ""},
+	}
+	for _, tt := range plain {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, e.srv.URL+"/wss", nil)
+			req.Host = "chat.example.com"
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			// A fresh HTTP/1.1 transport: upgrades cannot ride HTTP/2.
+			tr := &http.Transport{TLSClientConfig: e.tlsConfig()}
+			defer tr.CloseIdleConnections()
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("round trip: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("got status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if tt.wantHeader != "" && resp.Header.Get(tt.wantHeader) == "" {
+				t.Errorf("response lacks %s header", tt.wantHeader)
+			}
+		})
+	}
+}
+
+func TestFailover(t *testing.T) {
+	b := newBackend(t)
+	dead := testutil.FreeAddr(t)
+	e := newEdge(t, siteConfig(
+		config.Route{Path: "/wss", Upstreams: []string{"ws://" + dead, b.wsURL()}},
+		config.Route{Path: "/", Upstreams: []string{"http://" + dead, b.URL}},
+	))
+	// Each request starts round-robin at the next upstream; whichever it
+	// starts at, the dead one is skipped before the client sees anything.
+	for i := range 4 {
+		c, _, err := e.dial(t, "/wss", nil)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		echo(t, c, []byte("after failover"))
+		c.Close()
+		resp := e.get(t, "chat.example.com", "/x", nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %d: got status %d, want 200", i, resp.StatusCode)
+		}
+	}
+	// The dead upstream is now marked down and skipped outright.
+	rt := e.table.Load().sites[0].match("/wss")
+	if got := len(rt.pool.candidates()); got != 1 {
+		t.Errorf("candidates after failures = %d, want 1 (dead upstream cooling off)", got)
+	}
+}
+
+func TestAllDownHTTP(t *testing.T) {
+	e := newEdge(t, siteConfig(config.Route{Path: "/", Upstreams: []string{"http://" + testutil.FreeAddr(t)}}))
+	for i, want := range []int{502, 502} { // first a failed dial, then skipped while down
+		if got := e.get(t, "chat.example.com", "/", nil).StatusCode; got != want {
+			t.Errorf("request %d: got status %d, want %d", i, got, want)
+		}
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	b := newBackend(t)
+	cfg := siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}})
+	cfg.Sites[0].MaxConnections = 2
+	e := newEdge(t, cfg)
+	for i := range 2 {
+		if _, _, err := e.dial(t, "/wss", nil); err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+	}
+	_, resp, err := e.dial(t, "/wss", nil)
+	if err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("third stream: err %v, resp %v; want 503", err, resp)
+	}
+	if resp.Header.Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After")
+	}
+}
+
+// TestUpstreamDies: when the upstream vanishes without a close frame, the
+// client gets a close frame 1011 instead of a bare TCP reset.
+func TestUpstreamDies(t *testing.T) {
+	b := newBackend(t)
+	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
+	c, _, err := e.dial(t, "/wss", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	echo(t, c, []byte("hi"))
+	server := <-b.conns
+	server.UnderlyingConn().Close() // no close frame
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = c.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseInternalServerErr) {
+		t.Fatalf("client read after upstream died: %v, want close 1011", err)
+	}
+	waitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
+}
+
+// TestClientGone: when the client vanishes, the upstream connection is
+// closed too (with close 1001).
+func TestClientGone(t *testing.T) {
+	b := newBackend(t)
+	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
+	c, _, err := e.dial(t, "/wss", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	echo(t, c, []byte("hi"))
+	c.UnderlyingConn().Close()
+	select {
+	case err = <-b.ends:
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream connection still open 5 s after the client left")
+	}
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("upstream read after client left: %v, want close 1001", err)
+	}
+	waitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
+}
+
+func TestShutdownSendsGoingAway(t *testing.T) {
+	b := newBackend(t)
+	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
+	var clients []*websocket.Conn
+	for range 3 {
+		c, _, err := e.dial(t, "/wss", nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		echo(t, c, []byte("hi"))
+		clients = append(clients, c)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- e.Shutdown(ctx)
+	}()
+	for i, c := range clients {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err := c.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Errorf("client %d: %v, want close 1001", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v, want nil (clients answered the close)", err)
+	}
+	_, resp, err := e.dial(t, "/wss", nil)
+	if err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Errorf("dial after shutdown: err %v, resp %v; want 503", err, resp)
+	}
+}
+
+func TestShutdownDeadline(t *testing.T) {
+	b := newBackend(t)
+	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
+	// A raw client that completes the upgrade and then never reads or answers.
+	conn, err := tls.Dial("tcp", e.srv.Listener.Addr().String(), e.tlsConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "GET /wss HTTP/1.1\r\nHost: chat.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	buf := make([]byte, 1024)
+	if n, err := conn.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "101") {
+		t.Fatalf("raw upgrade: %q, %v", buf[:n], err)
+	}
+	waitFor(t, "stream registered", func() bool { return e.Streams() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := e.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want DeadlineExceeded (client never answered)", err)
+	}
+	if n := e.Streams(); n != 0 {
+		t.Errorf("%d streams left after Shutdown, want 0", n)
+	}
+}
+
+func TestStatusFor(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{ErrUnknownHost, 421},
+		{ErrNoRoute, 404},
+		{ErrNotWebSocket, 426},
+		{ErrBadVersion, 426},
+		{ErrBadHandshake, 400},
+		{ErrMethod, 405},
+		{ErrOriginNotAllowed, 403},
+		{ErrTooManyConnections, 503},
+		{ErrShuttingDown, 503},
+		{ErrNoUpstream, 502},
+		{ErrUpstreamHandshake, 502},
+		{errors.Join(ErrNoUpstream, context.DeadlineExceeded), 504},
+		{&net.OpError{Op: "dial", Err: timeoutErr{}}, 504},
+		{context.Canceled, 499},
+	}
+	for _, tt := range tests {
+		if got := StatusFor(tt.err); got != tt.want {
+			t.Errorf("StatusFor(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// waitFor polls cond for up to 5 s: for state that settles after a
+// network event, not for timing the code under test.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,257 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/wssgate/wssgate/config"
+)
+
+// table is an immutable routing table built from one configuration.
+type table struct {
+	sites    []*site
+	exact    map[string]*site // lower-case host → site
+	wildcard map[string]*site // "example.com" for "*.example.com"
+	trust    trustList
+	limits   config.Limits
+}
+
+// site is one virtual host of a table.
+type site struct {
+	hosts    []string
+	routes   []*route // longest path first
+	maxConns int64    // 0 = only the global limit
+	active   atomic.Int64
+}
+
+// route is one path prefix of a site and what serves it.
+type route struct {
+	path    string
+	strip   bool
+	origins []string // lower-case; empty = any
+	headers http.Header
+
+	pool     *pool        // upstreams; nil for root and respond routes
+	wsOnly   bool         // ws:// or wss:// upstreams
+	upTLS    *tls.Config  // for wss:// and https:// upstreams
+	stream   streamOptions
+	handler  http.Handler // plain HTTP: reverse proxy, files or fixed response
+	closeIdl func()       // closes idle upstream HTTP connections, or nil
+}
+
+// build turns cfg into a table.
+func (p *Proxy) build(cfg *config.Config) (*table, error) {
+	t := &table{exact: map[string]*site{}, wildcard: map[string]*site{}, limits: cfg.Limits}
+	for _, s := range cfg.TrustedProxies {
+		pfx, err := config.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: trusted_proxies: %w", err)
+		}
+		t.trust = append(t.trust, pfx)
+	}
+	var errs []error
+	for i, sc := range cfg.Sites {
+		s := &site{hosts: sc.Hosts, maxConns: int64(sc.MaxConnections)}
+		for _, h := range sc.Hosts {
+			h = normalizeHost(h)
+			if rest, ok := strings.CutPrefix(h, "*."); ok {
+				t.wildcard[rest] = s
+			} else {
+				t.exact[h] = s
+			}
+		}
+		for j, rc := range sc.Routes {
+			rt, err := p.buildRoute(t, rc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("proxy: sites[%d].routes[%d]: %w", i, j, err))
+				continue
+			}
+			s.routes = append(s.routes, rt)
+		}
+		sort.SliceStable(s.routes, func(a, b int) bool { return len(s.routes[a].path) > len(s.routes[b].path) })
+		t.sites = append(t.sites, s)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
+	rt := &route{
+		path:   rc.Path,
+		strip:  rc.StripPrefix,
+		wsOnly: rc.IsWebSocketOnly(),
+		stream: streamOptions{
+			IdleTimeout:  rc.IdleTimeout,
+			PingInterval: rc.PingInterval,
+			PingTimeout:  rc.PingTimeout,
+			Buffers:      p.buffers,
+		},
+	}
+	for _, o := range rc.AllowedOrigins {
+		rt.origins = append(rt.origins, strings.ToLower(strings.TrimSuffix(o, "/")))
+	}
+	if len(rc.Headers) > 0 {
+		rt.headers = http.Header{}
+		for k, v := range rc.Headers {
+			rt.headers.Set(k, v)
+		}
+	}
+	switch {
+	case rc.Respond != nil:
+		rt.handler = respondHandler(*rc.Respond)
+	case rc.Root != "":
+		rt.handler = staticHandler(rc.Root, rc.Path, rc.StripPrefix)
+	default:
+		urls := make([]*url.URL, 0, len(rc.Upstreams))
+		for _, s := range rc.Upstreams {
+			u, err := config.ParseUpstream(s)
+			if err != nil {
+				return nil, err
+			}
+			urls = append(urls, u)
+		}
+		upTLS, err := upstreamTLS(rc.UpstreamTLS)
+		if err != nil {
+			return nil, err
+		}
+		rt.upTLS = upTLS
+		rt.pool = newPool(urls, rc.MaxFails, rc.FailTimeout, p.now, p.log)
+		if !rt.wsOnly {
+			rt.handler, rt.closeIdl = p.httpHandler(t, rt)
+		}
+	}
+	return rt, nil
+}
+
+// upstreamTLS builds the client TLS configuration toward upstreams.
+func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // opt-in, documented as testing only
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("upstream_tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("upstream_tls.ca_file: no PEM certificate in %s", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+// site returns the site serving hostport (a Host header).
+func (t *table) site(hostport string) (*site, error) {
+	h := normalizeHost(hostport)
+	if s, ok := t.exact[h]; ok {
+		return s, nil
+	}
+	if _, rest, ok := strings.Cut(h, "."); ok {
+		if s, ok := t.wildcard[rest]; ok {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownHost, hostport)
+}
+
+// normalizeHost drops the port and a trailing dot and lower-cases.
+func normalizeHost(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	} else {
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+// match returns the route with the longest prefix of p on a segment
+// boundary, or nil.
+func (s *site) match(p string) *route {
+	for _, rt := range s.routes {
+		if prefixMatch(rt.path, p) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// prefixMatch reports whether prefix matches p on a segment boundary:
+// "/wss" matches "/wss" and "/wss/x" but not "/wssx".
+func prefixMatch(prefix, p string) bool {
+	if !strings.HasPrefix(p, prefix) {
+		return false
+	}
+	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
+}
+
+// acquire takes a slot under the global and the site's limit.
+func (t *table) acquire(global, site *atomic.Int64, siteMax int64) bool {
+	if n := global.Add(1); t.limits.MaxConnections > 0 && n > int64(t.limits.MaxConnections) {
+		global.Add(-1)
+		return false
+	}
+	if n := site.Add(1); siteMax > 0 && n > siteMax {
+		site.Add(-1)
+		global.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (t *table) release(global, site *atomic.Int64) {
+	site.Add(-1)
+	global.Add(-1)
+}
+
+// originAllowed reports whether a WebSocket upgrade with this Origin may
+// pass. Requests without Origin come from non-browser clients, which can
+// send any Origin they like, so they pass.
+func (rt *route) originAllowed(origin string) bool {
+	if len(rt.origins) == 0 || origin == "" {
+		return true
+	}
+	o := strings.ToLower(origin)
+	for _, a := range rt.origins {
+		if a == o {
+			return true
+		}
+		if scheme, rest, ok := strings.Cut(a, "://*."); ok {
+			if s, host, ok := strings.Cut(o, "://"); ok && s == scheme {
+				if _, parent, ok := strings.Cut(host, "."); ok && parent == rest {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// targetPath is the path sent to upstream u for request path p.
+func (rt *route) targetPath(u *url.URL, p string) string {
+	if rt.strip {
+		p = strings.TrimPrefix(p, strings.TrimSuffix(rt.path, "/"))
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+	}
+	if base := strings.TrimSuffix(u.Path, "/"); base != "" {
+		p = base + p
+	}
+	return p
+}
