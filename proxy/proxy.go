@@ -142,8 +142,10 @@ func (p *Proxy) fail(w *responseRecorder, r *http.Request, err error) {
 	h := w.Header()
 	switch {
 	case errors.Is(err, ErrNotWebSocket):
-		h.Set("Upgrade", "websocket")
-		h.Set("Connection", "Upgrade")
+		if r.ProtoMajor == 1 { // connection-specific headers are an error in HTTP/2
+			h.Set("Upgrade", "websocket")
+			h.Set("Connection", "Upgrade")
+		}
 	case errors.Is(err, ErrBadVersion):
 		h.Set("Sec-WebSocket-Version", "13")
 	case status == http.StatusServiceUnavailable:

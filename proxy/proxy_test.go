@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
 
 	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/internal/testutil"
@@ -104,7 +105,7 @@ func newEdge(t *testing.T, cfg *config.Config) *edge {
 		t.Fatalf("New: %v", err)
 	}
 	srv := httptest.NewUnstartedServer(p)
-	srv.Config.ErrorLog = nil
+	srv.EnableHTTP2 = true // as in production: h2 for plain requests, WebSocket over HTTP/1.1
 	srv.StartTLS()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -123,8 +124,11 @@ func siteConfig(routes ...config.Route) *config.Config {
 	return &cfg
 }
 
+// tlsConfig trusts the edge's certificate and offers only HTTP/1.1.
 func (e *edge) tlsConfig() *tls.Config {
-	return e.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	tc := e.srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	tc.NextProtos = nil
+	return tc
 }
 
 // dial opens a WebSocket through the edge with Host chat.example.com.
@@ -136,7 +140,7 @@ func (e *edge) dial(t *testing.T, path string, h http.Header) (*websocket.Conn, 
 	if h.Get("Host") == "" {
 		h.Set("Host", "chat.example.com")
 	}
-	d := websocket.Dialer{TLSClientConfig: e.tlsConfig(), HandshakeTimeout: 5 * time.Second, Subprotocols: h.Values("Sec-WebSocket-Protocol")}
+	d := websocket.Dialer{TLSClientConfig: e.tlsConfig(), HandshakeTimeout: 5 * time.Second, Subprotocols: h.Values("Sec-WebSocket-Protocol"), NetDialContext: clientDialer.DialContext}
 	h.Del("Sec-WebSocket-Protocol")
 	c, resp, err := d.Dial("wss://"+e.srv.Listener.Addr().String()+path, h)
 	if c != nil {
@@ -144,6 +148,10 @@ func (e *edge) dial(t *testing.T, path string, h http.Header) (*websocket.Conn, 
 	}
 	return c, resp, err
 }
+
+// clientDialer connects from 127.0.0.2, so that the client address the
+// upstream is told about differs from the edge's own 127.0.0.1.
+var clientDialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
 
 // get sends a plain HTTPS request through the edge.
 func (e *edge) get(t *testing.T, host, path string, h http.Header) *http.Response {
@@ -156,7 +164,9 @@ func (e *edge) get(t *testing.T, host, path string, h http.Header) *http.Respons
 		req.Header[k] = v
 	}
 	req.Host = host
-	resp, err := e.srv.Client().Do(req)
+	tr := &http.Transport{TLSClientConfig: e.tlsConfig(), DialContext: clientDialer.DialContext, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -221,8 +231,9 @@ func TestForwardingHeaders(t *testing.T) {
 		wantProto   string
 		wantForward string
 	}{
-		{"untrusted peer cannot spoof", nil, "127.0.0.1", "127.0.0.1", "https", ""},
-		{"trusted peer's chain is kept", []string{"127.0.0.0/8"}, "203.0.113.9", "203.0.113.9, 127.0.0.1", "http", "for=203.0.113.9"},
+		{"untrusted peer cannot spoof", nil, "127.0.0.2", "127.0.0.2", "https", ""},
+		{"other peers are not trusted", []string{"127.0.0.1/32"}, "127.0.0.2", "127.0.0.2", "https", ""},
+		{"trusted peer's chain is kept", []string{"127.0.0.0/8"}, "203.0.113.9", "203.0.113.9, 127.0.0.2", "http", "for=203.0.113.9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,6 +380,11 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("got status %d, want %d", resp.StatusCode, tt.wantStatus)
 			}
 		})
+	}
+
+	// A plain request to a ws-only route over HTTP/2 gets 426 too.
+	if resp := e.get(t, "chat.example.com", "/wss", nil); resp.StatusCode != 426 || resp.ProtoMajor != 2 {
+		t.Errorf("plain HTTP/2 GET to a ws route: got %d over %s, want 426 over HTTP/2", resp.StatusCode, resp.Proto)
 	}
 
 	// A plain request to a ws-only route, and malformed upgrades.
@@ -610,4 +626,44 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestNoLeaks opens and ends many streams, half closed cleanly and half
+// cut at the TCP level from either side, and checks that no goroutine
+// outlives its pair.
+func TestNoLeaks(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	func() {
+		b := newBackend(t)
+		e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
+		for i := range 120 {
+			c, _, err := e.dial(t, "/wss", nil)
+			if err != nil {
+				t.Fatalf("dial %d: %v", i, err)
+			}
+			echo(t, c, []byte("x"))
+			switch i % 3 {
+			case 0:
+				_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye"), time.Now().Add(time.Second))
+				_, _, _ = c.ReadMessage()
+				c.Close()
+			case 1:
+				c.UnderlyingConn().Close()
+			case 2:
+				(<-b.conns).UnderlyingConn().Close()
+				_, _, _ = c.ReadMessage()
+				c.Close()
+			}
+			if i%3 != 2 {
+				<-b.conns
+			}
+		}
+		waitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+		e.srv.Close()
+		b.Close()
+	}()
+	goleak.VerifyNone(t, before)
 }
