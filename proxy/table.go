@@ -40,9 +40,9 @@ type route struct {
 	origins []string // lower-case; empty = any
 	headers http.Header
 
-	pool     *pool        // upstreams; nil for root and respond routes
-	wsOnly   bool         // ws:// or wss:// upstreams
-	upTLS    *tls.Config  // for wss:// and https:// upstreams
+	pool     *pool       // upstreams; nil for root and respond routes
+	wsOnly   bool        // ws:// or wss:// upstreams
+	upTLS    *tls.Config // for wss:// and https:// upstreams
 	stream   streamOptions
 	handler  http.Handler // plain HTTP: reverse proxy, files or fixed response
 	closeIdl func()       // closes idle upstream HTTP connections, or nil
