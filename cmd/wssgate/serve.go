@@ -40,17 +40,27 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Parse(defaultConfigName, defaultConfig)
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+// configFromFlags parses a subcommand's flags (-config) and loads the
+// configuration. On failure it has printed why and returns the exit code.
+func configFromFlags(cmd string, args []string, stderr io.Writer) (*config.Config, int) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default ./config.yaml, else the built-in local setup)")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return nil, exitUsage
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		printProblems(stderr, err)
-		return exitFail
+		return nil, exitFail
+	}
+	return cfg, exitOK
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, code := configFromFlags("run", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	log := newLogger(cfg.Log, stderr)
 	srv, err := start(cfg, serverOptions{Logger: log, AccessLog: accessLogger(cfg.Log, log)})

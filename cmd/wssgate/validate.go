@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,16 +14,9 @@ import (
 // cmdValidate checks a configuration as `run` would read it, certificate
 // files included, and prints every problem on its own line.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./config.yaml, else the built-in default)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		printProblems(stderr, err)
-		return exitFail
+	cfg, code := configFromFlags("validate", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	// Load the certificates as run would. Internal certificates are made
 	// in a scratch directory: validating must not create the real ones.

@@ -37,16 +37,7 @@ type CA struct {
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
 	key := newKey(t, "ecdsa")
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"wssgate tests"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
+	tmpl := caTemplate(t, name, 10)
 	return &CA{X509: create(t, tmpl, tmpl, key.Public(), key), Key: key}
 }
 
@@ -55,17 +46,7 @@ func NewCA(t testing.TB, name string) *CA {
 func (ca *CA) Intermediate(t testing.TB, name string) *CA {
 	t.Helper()
 	key := newKey(t, "ecdsa")
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"wssgate tests"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(5, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	return &CA{X509: create(t, tmpl, ca.X509, key.Public(), ca.Key), Key: key, parent: ca}
+	return &CA{X509: create(t, caTemplate(t, name, 5), ca.X509, key.Public(), ca.Key), Key: key, parent: ca}
 }
 
 // Root returns the root at the top of ca's chain: ca itself for a root.
@@ -243,4 +224,19 @@ func create(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, 
 		t.Fatalf("testutil: parse certificate %q: %v", tmpl.Subject.CommonName, err)
 	}
 	return c
+}
+
+// caTemplate is a CA certificate template named name, valid from an hour
+// ago for years.
+func caTemplate(t testing.TB, name string, years int) *x509.Certificate {
+	now := time.Now()
+	return &x509.Certificate{
+		SerialNumber:          serial(t),
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"wssgate tests"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(years, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
 }
