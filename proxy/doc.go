@@ -8,7 +8,7 @@
 // when connecting or the handshake fails. Once both sides switched
 // protocols the proxy relays frames unmodified but knows where each frame
 // starts, so that it can speak for a side that vanished: a client whose
-// upstream died without a close frame gets close 1014, an upstream whose
+// upstream died without a close frame gets close 1011, an upstream whose
 // client vanished gets close 1001, and [Proxy.Shutdown] sends 1001 to
 // both sides of every stream.
 //
