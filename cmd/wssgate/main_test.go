@@ -329,3 +329,18 @@ func TestRedirect(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleProgramConfigs checks the configurations shipped beside the
+// example programs.
+func TestExampleProgramConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*/config.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configurations found (%v)", err)
+	}
+	for _, f := range files {
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{"validate", "-config", f}, &out, &out); code != 0 {
+			t.Errorf("%s does not validate (exit %d):\n%s", f, code, out.String())
+		}
+	}
+}
