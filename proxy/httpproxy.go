@@ -23,8 +23,8 @@ import (
 )
 
 // httpHandler returns the reverse proxy for a route with http:// or
-// https:// upstreams, and a function that closes its idle connections.
-func (p *Proxy) httpHandler(t *table, rt *route) (http.Handler, func()) {
+// https:// upstreams.
+func (p *Proxy) httpHandler(t *table, rt *route) http.Handler {
 	dialer := &net.Dialer{Timeout: t.limits.DialTimeout}
 	tr := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -53,7 +53,7 @@ func (p *Proxy) httpHandler(t *table, rt *route) (http.Handler, func()) {
 		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 		ErrorHandler: p.proxyError,
 	}
-	return rp, tr.CloseIdleConnections
+	return rp
 }
 
 // proxyError answers a request whose upstream round trip failed.
@@ -102,10 +102,7 @@ func (pt *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if rec != nil {
 			rec.upstream = u.url.String()
 		}
-		u.total.Add(1)
-		u.active.Add(1)
 		resp, err := pt.next.RoundTrip(&out)
-		u.active.Add(-1)
 		if err == nil {
 			u.succeed()
 			return resp, nil

@@ -40,12 +40,11 @@ type route struct {
 	origins []string // lower-case; empty = any
 	headers http.Header
 
-	pool     *pool       // upstreams; nil for root and respond routes
-	wsOnly   bool        // ws:// or wss:// upstreams
-	upTLS    *tls.Config // for wss:// and https:// upstreams
-	stream   streamOptions
-	handler  http.Handler // plain HTTP: reverse proxy, files or fixed response
-	closeIdl func()       // closes idle upstream HTTP connections, or nil
+	pool    *pool       // upstreams; nil for root and respond routes
+	wsOnly  bool        // ws:// or wss:// upstreams
+	upTLS   *tls.Config // for wss:// and https:// upstreams
+	stream  streamOptions
+	handler http.Handler // plain HTTP: reverse proxy, files or fixed response
 }
 
 // build turns cfg into a table.
@@ -128,7 +127,7 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 		rt.upTLS = upTLS
 		rt.pool = newPool(urls, rc.MaxFails, rc.FailTimeout, p.now, p.log)
 		if !rt.wsOnly {
-			rt.handler, rt.closeIdl = p.httpHandler(t, rt)
+			rt.handler = p.httpHandler(t, rt)
 		}
 	}
 	return rt, nil

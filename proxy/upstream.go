@@ -20,9 +20,6 @@ type upstream struct {
 	fails     int       // failures in the current window
 	firstFail time.Time // start of the current window
 	downUntil time.Time // skipped until then
-
-	active atomic.Int64 // streams and requests open now
-	total  atomic.Int64 // streams and requests ever sent
 }
 
 // available reports whether u may be tried at now.

@@ -64,7 +64,6 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 		return fmt.Errorf("%w: %w", ErrNoUpstream, lastErr)
 	}
 	rec.upstream = up.url.String()
-	up.total.Add(1)
 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The upstream refused the upgrade itself (auth, unknown path):
@@ -99,9 +98,7 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 
 	s := newStream(client, buffered(brw.Reader), conn, buffered(br), rt.stream)
 	remove := p.streams.add(s)
-	up.active.Add(1)
 	res := s.run()
-	up.active.Add(-1)
 	remove()
 
 	rec.bytesIn, rec.bytesOut = res.FromClient, res.ToClient
