@@ -74,6 +74,11 @@ type Limits struct {
 	// ResponseTimeout bounds waiting for a plain HTTP upstream's response
 	// headers (nginx proxy_read_timeout for ordinary requests). Default 60s.
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	// SendTimeout ends a WebSocket stream when a write to the client or
+	// the upstream makes no progress for this long: the peer stopped
+	// reading. The other side is told the peer went away (nginx
+	// send_timeout / proxy_send_timeout). Default 60s.
+	SendTimeout time.Duration `yaml:"send_timeout"`
 }
 
 // Log selects logging.
@@ -213,6 +218,7 @@ func Default() Config {
 			MaxConnections:   10000,
 			DialTimeout:      5 * time.Second,
 			ResponseTimeout:  60 * time.Second,
+			SendTimeout:      60 * time.Second,
 		},
 		Log: Log{Format: "text", Level: "info"},
 	}
@@ -236,6 +242,7 @@ func (c *Config) SetDefaults() {
 	setDuration(&c.Limits.KeepaliveTimeout, d.Limits.KeepaliveTimeout)
 	setDuration(&c.Limits.DialTimeout, d.Limits.DialTimeout)
 	setDuration(&c.Limits.ResponseTimeout, d.Limits.ResponseTimeout)
+	setDuration(&c.Limits.SendTimeout, d.Limits.SendTimeout)
 	if c.Limits.MaxHeaderBytes == 0 {
 		c.Limits.MaxHeaderBytes = d.Limits.MaxHeaderBytes
 	}

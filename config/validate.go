@@ -38,6 +38,7 @@ func (c *Config) Validate() error {
 		{"limits.keepalive_timeout", c.Limits.KeepaliveTimeout},
 		{"limits.dial_timeout", c.Limits.DialTimeout},
 		{"limits.response_timeout", c.Limits.ResponseTimeout},
+		{"limits.send_timeout", c.Limits.SendTimeout},
 	})
 	if c.Limits.MaxHeaderBytes < 0 {
 		p.add("limits.max_header_bytes", "must not be negative")

@@ -83,6 +83,10 @@ type streamOptions struct {
 	// or either side ended, whatever is still open this long after is
 	// closed. Zero means 2s.
 	CloseTimeout time.Duration
+	// WriteTimeout ends the stream when a write to either side makes no
+	// progress for this long: a peer that stopped reading is closed, and
+	// the other side is told it went away. Zero means no limit.
+	WriteTimeout time.Duration
 	// Buffers is the pool of large read buffers. Nil means a pool private
 	// to the stream.
 	Buffers *bufferPool
@@ -472,8 +476,11 @@ type relayDir struct {
 	dstClosed bool // a close frame went to dst; nothing more may follow
 	dstDead   bool // a write to dst failed
 	srcClosed bool // a close frame came from src
-	bytes     int64
-	messages  int64
+	// writeDeadline is when dst's write deadline passes, as time since
+	// the stream started; 0 when none is set.
+	writeDeadline time.Duration
+	bytes         int64
+	messages      int64
 
 	dstGone atomic.Bool // dst's side is gone: pass nothing on
 	pending atomic.Bool // pingDue or closeDue is set
@@ -687,11 +694,31 @@ func (d *relayDir) write(b []byte) {
 	if len(b) == 0 || d.dstDead {
 		return
 	}
-	n, err := d.dst.Write(b)
+	n, _ := d.writeDst(b)
 	d.bytes += int64(n)
+}
+
+// writeDst writes b to dst within WriteTimeout. A failed write, a peer
+// that stopped reading included, closes dst: its own forwarder's read
+// then fails, and the other side is told that this one went away.
+//
+// The deadline is moved only when less than half of WriteTimeout is left,
+// so a busy stream sets it about twice per WriteTimeout, not per write;
+// a write that makes no progress fails after WriteTimeout/2 to
+// WriteTimeout.
+func (d *relayDir) writeDst(b []byte) (int, error) {
+	if t := d.s.opts.WriteTimeout; t > 0 {
+		if now := d.s.now(); d.writeDeadline-now < t/2 {
+			d.writeDeadline = now + t
+			d.dst.SetWriteDeadline(d.s.start.Add(d.writeDeadline))
+		}
+	}
+	n, err := d.dst.Write(b)
 	if err != nil {
 		d.dstDead = true
+		hardClose(d.dst)
 	}
+	return n, err
 }
 
 // srcEnded handles the end of src: a read error or EOF.
@@ -773,9 +800,7 @@ func (d *relayDir) flushPending() {
 	if frame == nil || d.dstDead {
 		return
 	}
-	if _, err := d.dst.Write(frame); err != nil {
-		d.dstDead = true
-	}
+	_, _ = d.writeDst(frame)
 	if code >= 0 {
 		d.dstClosed = true
 		if !d.dstDead {

@@ -1304,3 +1304,45 @@ func TestStreamGoAwayBeforeRun(t *testing.T) {
 		t.Errorf("got close %d by %q, want 1001 by proxy", res.CloseCode, res.ClosedBy)
 	}
 }
+
+// TestStreamWriteTimeout: a client that stops reading while the upstream
+// keeps sending is cut off after WriteTimeout, and the upstream is told
+// it went away, instead of the stream hanging on a blocked write.
+func TestStreamWriteTimeout(t *testing.T) {
+	verifyNoStreamLeaks(t)
+	rs := newRawStream(t, streamOptions{WriteTimeout: 300 * time.Millisecond})
+	rs.start()
+
+	// The upstream sends 64 KiB binary frames, at most 256 MiB, until a
+	// write fails or the test ends; the client never reads.
+	frame := make([]byte, 10+64<<10)
+	frame[0], frame[1] = 0x82, 127
+	binary.BigEndian.PutUint64(frame[2:10], 64<<10)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for range 4096 {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			rs.upstream.SetWriteDeadline(time.Now().Add(relayWait))
+			if _, err := rs.upstream.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+
+	f := readFrameT(t, rs.upstream)
+	if f.opcode != opClose || !f.masked || closeCode(f.payload) != closeGoingAway {
+		t.Fatalf("upstream got opcode %#x masked %v payload %q, want a masked close 1001", f.opcode, f.masked, f.payload)
+	}
+	res := rs.result(t)
+	if res.ClosedBy != "client" || res.CloseCode != closeGoingAway {
+		t.Errorf("got close %d by %q, want 1001 by client", res.CloseCode, res.ClosedBy)
+	}
+	if res.ToClient == 0 {
+		t.Errorf("nothing reached the client before it stalled; the test did not fill its buffers")
+	}
+}

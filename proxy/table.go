@@ -94,6 +94,7 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 			IdleTimeout:  rc.IdleTimeout,
 			PingInterval: rc.PingInterval,
 			PingTimeout:  rc.PingTimeout,
+			WriteTimeout: t.limits.SendTimeout,
 			Buffers:      p.buffers,
 		},
 	}
