@@ -667,3 +667,28 @@ func TestNoLeaks(t *testing.T) {
 	}()
 	goleak.VerifyNone(t, before)
 }
+
+// TestUpstreamAnswerBounded: an upstream that answers an upgrade with
+// endless headers is cut off (502) instead of filling memory.
+func TestUpstreamAnswerBounded(t *testing.T) {
+	ln := testutil.Listen(t)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n")
+		line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
+		for range 10000 { // 10 MB at most
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{"ws://" + ln.Addr().String()}}))
+	_, resp, err := e.dial(t, "/wss", nil)
+	if err == nil || resp == nil || resp.StatusCode != 502 {
+		t.Fatalf("dial: err %v, resp %v; want 502", err, resp)
+	}
+}

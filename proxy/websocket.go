@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +21,10 @@ const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // maxErrorBody bounds how much of an upstream's refusal is passed on.
 const maxErrorBody = 1 << 20
+
+// maxUpgradeAnswer bounds the status line and headers of an upstream's
+// answer to an upgrade request.
+const maxUpgradeAnswer = 64 << 10
 
 // serveWebSocket checks the client's upgrade, opens the same upgrade to
 // one of the route's upstreams (trying the next one when connecting or
@@ -208,11 +213,15 @@ func (rt *route) dialWebSocket(ctx context.Context, timeout time.Duration, u *ur
 	if err := out.Write(conn); err != nil {
 		return fail("send upgrade to", err)
 	}
-	br := bufio.NewReaderSize(conn, 4096)
+	// Bound the answer, so that a broken upstream cannot stream headers
+	// into memory until dial_timeout. Only the bytes br reads count.
+	lr := &io.LimitedReader{R: conn, N: maxUpgradeAnswer}
+	br := bufio.NewReaderSize(lr, 4096)
 	resp, err := http.ReadResponse(br, out)
 	if err != nil {
 		return fail("read upgrade answer from", err)
 	}
+	lr.N = math.MaxInt64 // the body of a refusal is bounded where it is copied
 	if !stop() {
 		return fail("read upgrade answer from", ctx.Err())
 	}
