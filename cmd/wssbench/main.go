@@ -1,0 +1,120 @@
+// Command wssbench measures wssgate and nginx side by side as wss://
+// proxies: the same echo backend behind each, the same client in front,
+// one proxy loaded at a time. It reports the proxy's memory per idle
+// connection, its CPU per TLS handshake, and echo round trips per second,
+// latency and proxy CPU per round trip, with the ratio wssgate/nginx.
+//
+// Usage:
+//
+//	go run ./cmd/wssbench [flags]
+//
+// It builds wssgate with "go build" (or takes -wssgate PATH), finds nginx
+// in PATH or /usr/sbin (or takes -nginx PATH; without one it measures
+// wssgate alone), runs its own echo backend as a separate process
+// ("wssbench backend", hidden), and generates a throwaway CA and
+// certificate for localhost. Everything listens on 127.0.0.1 on free
+// ports, every load loop is bounded in count and time, and everything it
+// started is stopped and its temporary files removed when it ends.
+// Progress goes to stderr; the table (or -json) to stdout.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the run failed
+	exitUsage = 2 // bad command line
+)
+
+// run carries out one command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "backend" {
+		return cmdBackend(ctx, args[1:], stdout, stderr)
+	}
+	cfg, asJSON, err := parseFlags(args, stderr)
+	if err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil)).With("component", "wssbench")
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssbench: %v\n", err)
+		return exitFail
+	}
+	if asJSON {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wssbench: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// parseFlags turns the command line into a Config and the -json switch.
+// It prints problems and usage to stderr itself.
+func parseFlags(args []string, stderr io.Writer) (Config, bool, error) {
+	var cfg Config
+	fs := flag.NewFlagSet("wssbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: wssbench [flags]\n\nMeasures wssgate and nginx as wss:// proxies in front of the same echo backend.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Wssgate, "wssgate", "", "wssgate `binary` (default: go build it into a temp dir; run from inside the module)")
+	fs.StringVar(&cfg.Nginx, "nginx", "", "nginx `binary`, or \"off\" (default: nginx in PATH or /usr/sbin; none found: measure wssgate alone)")
+	fs.IntVar(&cfg.NginxWorkers, "nginx-workers", 0, "nginx worker_processes (default: one per CPU, the peer of wssgate's GOMAXPROCS)")
+	fs.IntVar(&cfg.Idle, "idle", defaultIdle, "idle connections for the memory phase (each costs the proxy 2 descriptors)")
+	fs.IntVar(&cfg.Clients, "clients", defaultClients, "concurrent echo clients")
+	fs.IntVar(&cfg.Rounds, "rounds", defaultRounds, "round trips per echo client, at most")
+	fs.DurationVar(&cfg.Duration, "duration", defaultDuration, "echo phase length, at most")
+	fs.IntVar(&cfg.MessageSize, "size", defaultMessageSize, "echo message size in bytes")
+	fs.DurationVar(&cfg.Settle, "settle", defaultSettle, "how long idle connections sit before the proxy's memory is read")
+	fs.IntVar(&cfg.DialParallel, "dial-parallel", defaultDialParallel, "idle connections being opened at once")
+	fs.DurationVar(&cfg.PhaseTimeout, "timeout", defaultPhaseTimeout, "bound on opening the connections of a phase")
+	sources := fs.String("sources", "", "comma-separated client source `addresses` in 127.0.0.0/8, used in turn (each gives ~28k ports)")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wssbench: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *sources != "" {
+		for _, s := range strings.Split(*sources, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(s))
+			if err != nil {
+				fmt.Fprintf(stderr, "wssbench: -sources: %v\n", err)
+				return cfg, false, fmt.Errorf("-sources: %w", err)
+			}
+			cfg.Sources = append(cfg.Sources, a)
+		}
+	}
+	return cfg, *asJSON, nil
+}
