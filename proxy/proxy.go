@@ -31,9 +31,11 @@ type Options struct {
 // the longest matching path prefix, and proxies the request or WebSocket
 // stream to the route's upstreams (or serves files or a fixed response).
 //
-// A Proxy tracks every WebSocket stream it relays, because http.Server's
-// Shutdown neither closes nor waits for hijacked connections: call
-// [Proxy.Shutdown] alongside it.
+// A WebSocket stream outlives the ServeHTTP call that opened it: once the
+// upgrade is done, it runs on two goroutines of its own, so that the HTTP
+// server's per-connection state is freed. A Proxy tracks every stream,
+// because http.Server's Shutdown neither closes nor waits for hijacked
+// connections: call [Proxy.Shutdown] alongside it.
 type Proxy struct {
 	log     *slog.Logger
 	access  *slog.Logger
@@ -77,6 +79,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.client = ci.ip
 	rw := &responseRecorder{ResponseWriter: w}
 	err := p.serve(rw, r, t, ci, rec)
+	if errors.Is(err, errDetached) {
+		return // the stream's goroutine logs it when it ends
+	}
 	if err != nil {
 		rec.err = err
 		p.fail(rw, r, err)
@@ -92,6 +97,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.logAccess(rec)
 }
+
+// errDetached reports that a WebSocket stream now runs on goroutines of
+// its own, which release its connection slot and log it when it ends.
+var errDetached = errors.New("proxy: stream detached from its handler")
 
 func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientInfo, rec *accessRecord) error {
 	s, err := t.site(r.Host)
@@ -114,15 +123,20 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 	if !t.acquire(&p.active, &s.active, s.maxConns) {
 		return ErrTooManyConnections
 	}
-	defer t.release(&p.active, &s.active)
+	release := func() { t.release(&p.active, &s.active) }
 
-	upgrade := isUpgrade(r)
-	switch {
+	switch upgrade := isUpgrade(r); {
 	case upgrade && rt.pool != nil:
-		return p.serveWebSocket(w, r, t, rt, ci, rec)
+		err := p.serveWebSocket(w, r, t, rt, ci, rec, release)
+		if !errors.Is(err, errDetached) {
+			release()
+		}
+		return err
 	case rt.wsOnly:
+		release()
 		return ErrNotWebSocket
 	default:
+		defer release()
 		r = withRecord(r, rec)
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = countingBody{ReadCloser: r.Body, n: &rec.bodyIn}

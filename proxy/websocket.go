@@ -28,9 +28,14 @@ const maxUpgradeAnswer = 64 << 10
 
 // serveWebSocket checks the client's upgrade, opens the same upgrade to
 // one of the route's upstreams (trying the next one when connecting or
-// the handshake fails), hands the client the upstream's answer and then
-// relays frames until both sides are done.
-func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, rt *route, ci clientInfo, rec *accessRecord) error {
+// the handshake fails) and hands the client the upstream's answer. Once
+// both sides switched protocols it starts the relay on goroutines of its
+// own and returns errDetached: release and the access line are then the
+// relay's to do when the stream ends. Returning frees the HTTP server's
+// per-connection buffers and the handler's stack, grown by the TLS and
+// HTTP handshakes, which would otherwise be held for the stream's life
+// (about half the memory of an idle proxied connection).
+func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, rt *route, ci clientInfo, rec *accessRecord, release func()) error {
 	rec.websocket = true
 	if err := checkUpgrade(r); err != nil {
 		return err
@@ -103,12 +108,17 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 
 	s := newStream(client, buffered(brw.Reader), conn, buffered(br), rt.stream)
 	remove := p.streams.add(s)
-	res := s.run()
-	remove()
-
-	rec.bytesIn, rec.bytesOut = res.FromClient, res.ToClient
-	rec.closeCode, rec.closedBy = res.CloseCode, res.ClosedBy
-	return nil
+	go func() {
+		// remove comes last: Shutdown waits for the registry to empty, so
+		// nothing of the stream outlives it.
+		defer remove()
+		res := s.run()
+		release()
+		rec.bytesIn, rec.bytesOut = res.FromClient, res.ToClient
+		rec.closeCode, rec.closedBy = res.CloseCode, res.ClosedBy
+		p.logAccess(rec)
+	}()
+	return errDetached
 }
 
 // checkUpgrade checks the parts of the client's upgrade request that the
