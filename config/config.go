@@ -154,6 +154,8 @@ type Route struct {
 	Respond *Respond `yaml:"respond"`
 	// Headers are set on every request sent to the upstreams, replacing
 	// what the client sent under those names (nginx proxy_set_header).
+	// Host sets the Host the upstreams see (default: the client's).
+	// Hop-by-hop and Sec-WebSocket-* headers cannot be set.
 	Headers map[string]string `yaml:"headers"`
 	// UpstreamTLS configures TLS toward wss:// and https:// upstreams.
 	UpstreamTLS UpstreamTLS `yaml:"upstream_tls"`

@@ -22,9 +22,13 @@ type Source struct {
 	keys  []keyLine      // every key path in file order, for line → key
 }
 
+// keyLine is one key or sequence item and the line it starts on, with
+// what the value there is, to tell apart several keys on one line.
 type keyLine struct {
-	path string
-	line int
+	path  string
+	line  int
+	tag   string // the value's YAML tag, such as "!!str" or "!!seq"
+	value string // the value, for scalars
 }
 
 // Line returns the line of the key at path, or of its closest ancestor
@@ -41,24 +45,42 @@ func (s *Source) Line(path string) int {
 	return 0
 }
 
-// keyAt returns the deepest mapping key that starts on line, or failing
-// that the deepest sequence item there; "" if the line has neither.
-func (s *Source) keyAt(line int) string {
-	best, bestItem := "", ""
+// keyAt returns the key on line that an error is about: among the keys
+// and items starting there, one whose value has tag and, for a scalar,
+// value (as yaml.v3 reports them; either may be ""), preferring mapping
+// keys to sequence items and deeper keys to shallower ones. It returns ""
+// when nothing starts on line.
+func (s *Source) keyAt(line int, tag, value string) string {
+	best, bestScore := "", -1
 	for _, k := range s.keys {
 		if k.line != line {
 			continue
 		}
-		if strings.HasSuffix(k.path, "]") {
-			if depth(k.path) >= depth(bestItem) {
-				bestItem = k.path
-			}
-		} else if depth(k.path) >= depth(best) {
+		score := depth(k.path)
+		if !strings.HasSuffix(k.path, "]") {
+			score += 100
+		}
+		if tag != "" && k.tag == tag && (value == "" || k.value == value ||
+			strings.HasSuffix(value, "...") && strings.HasPrefix(k.value, strings.TrimSuffix(value, "..."))) {
+			score += 1000
+		}
+		if score >= bestScore {
+			best, bestScore = k.path, score
+		}
+	}
+	return best
+}
+
+// unknownKeyAt returns the path of the key named name on line.
+func (s *Source) unknownKeyAt(line int, name string) string {
+	best := ""
+	for _, k := range s.keys {
+		if k.line == line && (k.path == name || strings.HasSuffix(k.path, "."+name)) && depth(k.path) >= depth(best) {
 			best = k.path
 		}
 	}
 	if best == "" {
-		return bestItem
+		return s.keyAt(line, "", "")
 	}
 	return best
 }
@@ -143,26 +165,30 @@ func (s *Source) index(n *yaml.Node, path string) {
 			if path != "" {
 				p = path + "." + k.Value
 			}
-			s.add(p, k.Line)
+			s.add(p, k.Line, v)
 			if v.Line != k.Line {
-				s.add(p, v.Line)
+				s.add(p, v.Line, v)
 			}
 			s.index(v, p)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
 			p := path + "[" + strconv.Itoa(i) + "]"
-			s.add(p, c.Line)
+			s.add(p, c.Line, c)
 			s.index(c, p)
 		}
 	}
 }
 
-func (s *Source) add(path string, line int) {
+func (s *Source) add(path string, line int, v *yaml.Node) {
 	if _, ok := s.lines[path]; !ok {
 		s.lines[path] = line
 	}
-	s.keys = append(s.keys, keyLine{path, line})
+	kl := keyLine{path: path, line: line, tag: v.ShortTag()}
+	if v.Kind == yaml.ScalarNode {
+		kl.value = v.Value
+	}
+	s.keys = append(s.keys, kl)
 }
 
 var (
@@ -179,14 +205,13 @@ func typeError(src *Source, msg string) error {
 	}
 	line, _ := strconv.Atoi(m[1])
 	text := m[2]
-	key := src.keyAt(line)
 	if f := notFoundRE.FindStringSubmatch(text); f != nil {
-		return &Error{File: src.File, Line: line, Key: key, Msg: fmt.Sprintf("unknown key %q", f[1])}
+		return &Error{File: src.File, Line: line, Key: src.unknownKeyAt(line, f[1]), Msg: fmt.Sprintf("unknown key %q", f[1])}
 	}
 	if u := unmarshalRE.FindStringSubmatch(text); u != nil {
-		return &Error{File: src.File, Line: line, Key: key, Msg: describeType(u[1], u[2], u[3])}
+		return &Error{File: src.File, Line: line, Key: src.keyAt(line, u[1], u[2]), Msg: describeType(u[1], u[2], u[3])}
 	}
-	return &Error{File: src.File, Line: line, Key: key, Msg: text}
+	return &Error{File: src.File, Line: line, Key: src.keyAt(line, "", ""), Msg: text}
 }
 
 // describeType explains a type mismatch in the user's terms.
@@ -224,7 +249,7 @@ func syntaxError(src *Source, err error) error {
 	msg := err.Error()
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: src.File, Line: line, Key: src.keyAt(line), Msg: m[2]}
+		return &Error{File: src.File, Line: line, Key: src.keyAt(line, "", ""), Msg: m[2]}
 	}
 	return &Error{File: src.File, Msg: strings.TrimPrefix(msg, "yaml: ")}
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +78,7 @@ func (s *Site) validate(p *problems, key string, owner map[string]string) {
 			p.add(hk, "%v", err)
 			continue
 		}
-		lh := strings.ToLower(h)
+		lh := strings.ToLower(strings.TrimSuffix(h, "."))
 		if prev, ok := owner[lh]; ok {
 			p.add(hk, "host %q is already served by %s", h, prev)
 			continue
@@ -120,8 +122,10 @@ func (r *Route) validate(p *problems, key string) {
 		p.add(key+".path", "required")
 	case !strings.HasPrefix(r.Path, "/"):
 		p.add(key+".path", "must start with /, got %q", r.Path)
-	case strings.ContainsAny(r.Path, "?#") || strings.Contains(r.Path, "//"):
-		p.add(key+".path", "must be a plain path prefix, got %q", r.Path)
+	case strings.ContainsAny(r.Path, "?#%") || cleanPrefix(r.Path) != r.Path:
+		// Requests are decoded and cleaned before matching, so a prefix
+		// with escapes, dot segments or double slashes would never match.
+		p.add(key+".path", "must be a plain, clean path prefix such as /wss or /static/, got %q", r.Path)
 	}
 	kinds := 0
 	for _, set := range []bool{len(r.Upstreams) > 0, r.Root != "", r.Respond != nil} {
@@ -153,11 +157,19 @@ func (r *Route) validate(p *problems, key string) {
 	if r.Respond != nil && (r.Respond.Status < 200 || r.Respond.Status > 599) {
 		p.add(key+".respond.status", "want a status from 200 to 599, got %d", r.Respond.Status)
 	}
+	names := make([]string, 0, len(r.Headers))
 	for name := range r.Headers {
-		if !validHeaderName(name) {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		switch {
+		case !validHeaderName(name):
 			p.add(key+".headers."+name, "not a valid header name")
-		} else if hopByHop(name) {
+		case hopByHop(name) || strings.HasPrefix(strings.ToLower(name), "sec-websocket-"):
 			p.add(key+".headers."+name, "%s is managed by the proxy and cannot be set", name)
+		case strings.ContainsAny(r.Headers[name], "\r\n\x00"):
+			p.add(key+".headers."+name, "a header value cannot contain CR, LF or NUL")
 		}
 	}
 	if t := r.UpstreamTLS; (t.CAFile != "" || t.ServerName != "" || t.InsecureSkipVerify) && !secure {
@@ -177,6 +189,15 @@ func (r *Route) validate(p *problems, key string) {
 	} else if r.PingInterval > 0 && r.PingTimeout <= r.PingInterval {
 		p.add(key+".ping_timeout", "must be longer than ping_interval (%s)", r.PingInterval)
 	}
+}
+
+// cleanPrefix is path.Clean keeping a trailing slash.
+func cleanPrefix(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // ParseUpstream parses and checks an upstream URL: scheme ws, wss, http or
@@ -295,7 +316,7 @@ func validHeaderName(s string) bool {
 func hopByHop(name string) bool {
 	switch strings.ToLower(name) {
 	case "connection", "upgrade", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-		"sec-websocket-key", "sec-websocket-version", "sec-websocket-accept", "content-length":
+		"content-length":
 		return true
 	}
 	return false

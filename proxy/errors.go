@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 )
@@ -33,6 +34,29 @@ var (
 	// ErrUpstreamHandshake: an upstream answered the upgrade wrongly (502).
 	ErrUpstreamHandshake = errors.New("proxy: bad upstream handshake")
 )
+
+// RouteError is a problem building one route from the configuration,
+// such as an unreadable upstream_tls.ca_file.
+type RouteError struct {
+	Site, Route int    // indexes into the configuration's sites and routes
+	Key         string // the key below the route, such as "upstream_tls.ca_file"
+	Err         error
+}
+
+func (e *RouteError) Error() string { return "proxy: " + e.Path() + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *RouteError) Unwrap() error { return e.Err }
+
+// Path is the configuration key path, such as
+// "sites[0].routes[1].upstream_tls.ca_file", for [config.Source.Line].
+func (e *RouteError) Path() string {
+	p := fmt.Sprintf("sites[%d].routes[%d]", e.Site, e.Route)
+	if e.Key != "" {
+		p += "." + e.Key
+	}
+	return p
+}
 
 // statusClientClosed is logged (never sent) when the client went away
 // before the response, as nginx and Caddy do.

@@ -71,7 +71,17 @@ func (t trustList) identify(r *http.Request) clientInfo {
 // setForwarded sets the forwarding headers on out, a request going to an
 // upstream, from in, the request the client sent. Headers from an
 // untrusted peer are replaced so that a client cannot spoof its address.
+//
+// Header names with an underscore are dropped, as nginx does by default
+// (underscores_in_headers off): CGI-style servers, PHP's among them, read
+// X_Real_IP and X-Real-IP as the same variable, so a client could
+// otherwise smuggle in its own address after the proxy's.
 func setForwarded(out http.Header, in *http.Request, ci clientInfo) {
+	for k := range out {
+		if strings.IndexByte(k, '_') >= 0 {
+			delete(out, k)
+		}
+	}
 	peer := ci.peer.String()
 	prior := in.Header.Values("X-Forwarded-For")
 	if ci.trusted && len(prior) > 0 {

@@ -39,6 +39,9 @@ func (p *Proxy) httpHandler(t *table, rt *route) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.Host = pr.In.Host
+			if rt.host != "" {
+				pr.Out.Host = rt.host
+			}
 			ci := trust.identify(pr.In)
 			if fwd := pr.In.Header.Values("Forwarded"); ci.trusted && len(fwd) > 0 {
 				pr.Out.Header["Forwarded"] = fwd // Rewrite strips it; a trusted proxy's stays
@@ -78,9 +81,6 @@ type poolTransport struct {
 
 func (pt *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	cands := pt.route.pool.candidates()
-	if len(cands) == 0 {
-		return nil, fmt.Errorf("%w: every upstream is down", ErrNoUpstream)
-	}
 	var body *onceBody
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &onceBody{ReadCloser: req.Body}
@@ -171,10 +171,24 @@ func respondHandler(r config.Respond) http.Handler {
 // is removed first (nginx alias).
 func staticHandler(root, prefix string, strip bool) http.Handler {
 	h := http.FileServer(safeFS{http.Dir(root)})
-	if strip {
-		return http.StripPrefix(strings.TrimSuffix(prefix, "/"), h)
+	if !strip {
+		return h
 	}
-	return h
+	base := strings.TrimSuffix(prefix, "/")
+	stripped := http.StripPrefix(base, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == base {
+			// The directory itself: redirect, so that relative links in
+			// its index resolve inside it (as nginx does).
+			target := base + "/"
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, target, http.StatusMovedPermanently)
+			return
+		}
+		stripped.ServeHTTP(w, r)
+	})
 }
 
 // safeFS hides dot-files and directories without an index.html, so that
@@ -281,13 +295,28 @@ func (p *Proxy) logAccess(rec *accessRecord) {
 	p.access.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
 }
 
-// responseRecorder notes the status and body size a handler writes.
+// responseRecorder notes the status and body size a handler writes, and
+// gives every write sendTimeout to make progress, so that a client that
+// stops reading a response does not hold its connection slot forever.
 type responseRecorder struct {
 	http.ResponseWriter
+	sendTimeout time.Duration // 0 = no limit
+	rc          *http.ResponseController
 	status      int
 	bytes       int64
 	wroteHeader bool
 	hijacked    bool
+}
+
+// writeDeadline arms sendTimeout for the write about to happen.
+func (w *responseRecorder) writeDeadline() {
+	if w.sendTimeout <= 0 {
+		return
+	}
+	if w.rc == nil {
+		w.rc = http.NewResponseController(w.ResponseWriter)
+	}
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
@@ -301,6 +330,7 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.status, w.wroteHeader = http.StatusOK, true
 	}
+	w.writeDeadline()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -314,5 +344,6 @@ func (w *responseRecorder) Flush() {
 	if !w.wroteHeader {
 		w.status, w.wroteHeader = http.StatusOK, true
 	}
+	w.writeDeadline()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }

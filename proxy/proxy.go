@@ -77,25 +77,38 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &accessRecord{start: p.now(), method: r.Method, host: r.Host, path: r.URL.Path}
 	ci := t.trust.identify(r)
 	rec.client = ci.ip
-	rw := &responseRecorder{ResponseWriter: w}
+	rw := &responseRecorder{ResponseWriter: w, sendTimeout: t.limits.SendTimeout}
+	detached := false
+	defer func() {
+		if detached {
+			return // the stream's goroutine logs it when it ends
+		}
+		// Deferred, so that a request that ReverseProxy aborts with
+		// http.ErrAbortHandler (the upstream failed mid-body) is logged.
+		if v := recover(); v != nil {
+			rec.err = fmt.Errorf("proxy: aborted: %v", v)
+			defer panic(v)
+		}
+		if rec.status == 0 {
+			rec.status = rw.status
+		}
+		if !rec.websocket {
+			rec.bytesIn = rec.bodyIn.Load()
+		}
+		if rec.bytesOut == 0 {
+			rec.bytesOut = rw.bytes
+		}
+		p.logAccess(rec)
+	}()
 	err := p.serve(rw, r, t, ci, rec)
 	if errors.Is(err, errDetached) {
-		return // the stream's goroutine logs it when it ends
+		detached = true
+		return
 	}
 	if err != nil {
 		rec.err = err
 		p.fail(rw, r, err)
 	}
-	if rec.status == 0 {
-		rec.status = rw.status
-	}
-	if !rec.websocket {
-		rec.bytesIn = rec.bodyIn.Load()
-	}
-	if rec.bytesOut == 0 {
-		rec.bytesOut = rw.bytes
-	}
-	p.logAccess(rec)
 }
 
 // errDetached reports that a WebSocket stream now runs on goroutines of
@@ -137,6 +150,12 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		return ErrNotWebSocket
 	default:
 		defer release()
+		if upgrade || r.Header.Get("Upgrade") != "" {
+			// Only WebSocket is relayed, and only by the stream code that
+			// tracks, limits and closes it: ReverseProxy would tunnel any
+			// other protocol (h2c, raw TCP) past all of that.
+			r.Header.Del("Upgrade")
+		}
 		r = withRecord(r, rec)
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = countingBody{ReadCloser: r.Body, n: &rec.bodyIn}

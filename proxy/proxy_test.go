@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -281,6 +283,7 @@ func TestRouting(t *testing.T) {
 		config.Route{Path: "/api", Upstreams: []string{b.URL + "/v1"}, StripPrefix: true},
 		config.Route{Path: "/static/", Root: dir},
 		config.Route{Path: "/assets/", Root: dir, StripPrefix: true},
+		config.Route{Path: "/files", Root: dir, StripPrefix: true},
 		config.Route{Path: "/health", Respond: &config.Respond{Body: "ok"}},
 	))
 	tests := []struct {
@@ -299,6 +302,7 @@ func TestRouting(t *testing.T) {
 		{"/static/", 404, ""}, // no listing
 		{"/assets/app.js", 200, "alias"},
 		{"/assets/.env", 404, ""},
+		{"/files/app.js", 200, "alias"},
 		{"/health", 200, "ok"},
 		{"/wss/../health", 200, "ok"},
 		{"/", 404, ""},
@@ -669,26 +673,241 @@ func TestNoLeaks(t *testing.T) {
 }
 
 // TestUpstreamAnswerBounded: an upstream that answers an upgrade with
-// endless headers is cut off (502) instead of filling memory.
+// endless headers is cut off (502) after a bounded read, instead of
+// filling memory until dial_timeout.
 func TestUpstreamAnswerBounded(t *testing.T) {
 	ln := testutil.Listen(t)
+	wrote := make(chan int64, 1)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
+			wrote <- -1
 			return
 		}
 		defer c.Close()
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n")
+		n, _ := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n")
+		total := int64(n)
 		line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
-		for range 10000 { // 10 MB at most
-			if _, err := c.Write(line); err != nil {
-				return
+		for range 256 << 10 { // 256 MB at most, unless the proxy hangs up
+			_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			n, err := c.Write(line)
+			total += int64(n)
+			if err != nil {
+				break
 			}
 		}
+		wrote <- total
 	}()
 	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{"ws://" + ln.Addr().String()}}))
 	_, resp, err := e.dial(t, "/wss", nil)
 	if err == nil || resp == nil || resp.StatusCode != 502 {
 		t.Fatalf("dial: err %v, resp %v; want 502", err, resp)
 	}
+	// The proxy read 64 KiB and hung up; what the upstream got to write
+	// beyond that sat in socket buffers (a few MiB on loopback).
+	if n := <-wrote; n > 32<<20 {
+		t.Errorf("upstream wrote %d MiB of headers before the proxy hung up; want the read bounded", n>>20)
+	}
+}
+
+func TestStaticDirectoryRedirect(t *testing.T) {
+	e := newEdge(t, siteConfig(config.Route{Path: "/files", Root: t.TempDir(), StripPrefix: true}))
+	tr := &http.Transport{TLSClientConfig: e.tlsConfig()}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/files?x=1", nil)
+	req.Host = "chat.example.com"
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 301 || resp.Header.Get("Location") != "/files/?x=1" {
+		t.Errorf("GET /files = %d Location %q, want 301 /files/?x=1", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestUnderscoreHeadersDropped: X_Real_IP and friends would reach
+// CGI-style gateways as the same variable as X-Real-IP.
+func TestUnderscoreHeadersDropped(t *testing.T) {
+	b := newBackend(t)
+	e := newEdge(t, siteConfig(config.Route{Path: "/", Upstreams: []string{b.URL}}))
+	spoof := http.Header{"X_Real_IP": {"6.6.6.6"}, "X_Forwarded_For": {"6.6.6.6"}, "X_Other": {"x"}}
+	for _, ws := range []bool{true, false} {
+		if ws {
+			if _, _, err := e.dial(t, "/ws", spoof.Clone()); err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+		} else {
+			e.get(t, "chat.example.com", "/page", spoof)
+		}
+		for k := range b.lastRequest().Header {
+			if strings.Contains(k, "_") {
+				t.Errorf("websocket=%v: upstream got header %q, want names with underscores dropped", ws, k)
+			}
+		}
+	}
+}
+
+// TestOtherUpgradesNotTunnelled: only WebSocket is relayed; a request
+// for another protocol goes upstream as a plain request.
+func TestOtherUpgradesNotTunnelled(t *testing.T) {
+	b := newBackend(t)
+	e := newEdge(t, siteConfig(config.Route{Path: "/", Upstreams: []string{b.URL}}))
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/x", nil)
+	req.Host = "chat.example.com"
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "tcp")
+	tr := &http.Transport{TLSClientConfig: e.tlsConfig()} // HTTP/1.1: upgrades cannot ride HTTP/2
+	defer tr.CloseIdleConnections()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("got status %d, want 200 (a plain request)", resp.StatusCode)
+	}
+	if got := b.lastRequest().Header.Get("Upgrade"); got != "" {
+		t.Errorf("upstream got Upgrade %q, want none", got)
+	}
+}
+
+func TestRouteHostHeader(t *testing.T) {
+	b := newBackend(t)
+	e := newEdge(t, siteConfig(
+		config.Route{Path: "/wss", Upstreams: []string{b.URL}, Headers: map[string]string{"Host": "backend.internal", "X-Site": "chat"}},
+	))
+	if _, _, err := e.dial(t, "/wss", nil); err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	if r := b.lastRequest(); r.Host != "backend.internal" || r.Header.Get("X-Site") != "chat" {
+		t.Errorf("websocket: upstream got Host %q, X-Site %q; want backend.internal, chat", r.Host, r.Header.Get("X-Site"))
+	}
+	e.get(t, "chat.example.com", "/wss/page", nil)
+	if r := b.lastRequest(); r.Host != "backend.internal" || r.Header.Get("X-Site") != "chat" {
+		t.Errorf("http: upstream got Host %q, X-Site %q; want backend.internal, chat", r.Host, r.Header.Get("X-Site"))
+	}
+}
+
+// TestSingleUpstreamRecovers: a lone upstream that failed is probed
+// again at once, so a restarted gateway does not wait out fail_timeout.
+func TestSingleUpstreamRecovers(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	e := newEdge(t, siteConfig(config.Route{Path: "/", Upstreams: []string{"http://" + addr}, FailTimeout: time.Hour}))
+	if got := e.get(t, "chat.example.com", "/", nil).StatusCode; got != 502 {
+		t.Fatalf("upstream down: got %d, want 502", got)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("address taken again before the test could reuse it: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "back") }), ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	if got := e.get(t, "chat.example.com", "/", nil).StatusCode; got != 200 {
+		t.Errorf("upstream back, still within fail_timeout: got %d, want 200", got)
+	}
+}
+
+// TestStalledRefusal: an upstream that refuses an upgrade and then stalls
+// mid-body does not hold the request past response_timeout.
+func TestStalledRefusal(t *testing.T) {
+	ln := testutil.Listen(t)
+	release := make(chan struct{})
+	defer close(release)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nno")
+		<-release
+	}()
+	cfg := siteConfig(config.Route{Path: "/wss", Upstreams: []string{"ws://" + ln.Addr().String()}})
+	cfg.Limits.ResponseTimeout = 300 * time.Millisecond
+	e := newEdge(t, cfg)
+	_, resp, _ := e.dial(t, "/wss", nil)
+	if resp == nil || resp.StatusCode != 403 {
+		t.Fatalf("got %v, want the upstream's 403", resp)
+	}
+	waitFor(t, "the request's slot to be released", func() bool { return e.active.Load() == 0 })
+}
+
+// TestStalledReaderReleased: a client that stops reading a large
+// response loses its connection after send_timeout instead of holding
+// its connection slot forever.
+func TestStalledReaderReleased(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "big"), bytes.Repeat([]byte("x"), 32<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := siteConfig(config.Route{Path: "/", Root: dir})
+	cfg.Limits.SendTimeout = 300 * time.Millisecond
+	e := newEdge(t, cfg)
+	conn, err := tls.Dial("tcp", e.srv.Listener.Addr().String(), e.tlsConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: chat.example.com\r\n\r\n")
+	waitFor(t, "the request to start", func() bool { return e.active.Load() == 1 })
+	// Read nothing more: the server's writes block, then time out.
+	waitFor(t, "the stalled request's slot to be released", func() bool { return e.active.Load() == 0 })
+}
+
+// TestAccessLogOnAbort: a response the upstream cuts off mid-body still
+// gets its access line.
+func TestAccessLogOnAbort(t *testing.T) {
+	ln := testutil.Listen(t)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+			}()
+		}
+	}()
+	var buf syncBuffer
+	cfg := siteConfig(config.Route{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}})
+	cfg.SetDefaults()
+	p, err := New(cfg, Options{Logger: testutil.Logger(t), AccessLog: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(p)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/cut", nil)
+	req.Host = "chat.example.com"
+	if resp, err := srv.Client().Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	waitFor(t, "the access line", func() bool { return strings.Contains(buf.String(), "path=/cut") })
+	if !strings.Contains(buf.String(), "aborted") {
+		t.Errorf("access line does not say the response was aborted: %s", buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

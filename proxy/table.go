@@ -37,8 +37,9 @@ type site struct {
 type route struct {
 	path    string
 	strip   bool
-	origins []string // lower-case; empty = any
-	headers http.Header
+	origins []string    // lower-case; empty = any
+	headers http.Header // set on upstream requests, Host excepted
+	host    string      // Host for upstream requests; "" = the client's
 
 	pool    *pool       // upstreams; nil for root and respond routes
 	wsOnly  bool        // ws:// or wss:// upstreams
@@ -71,7 +72,12 @@ func (p *Proxy) build(cfg *config.Config) (*table, error) {
 		for j, rc := range sc.Routes {
 			rt, err := p.buildRoute(t, rc)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("proxy: sites[%d].routes[%d]: %w", i, j, err))
+				re := &RouteError{Site: i, Route: j, Err: err}
+				var ke keyError
+				if errors.As(err, &ke) {
+					re.Key, re.Err = ke.key, ke.err
+				}
+				errs = append(errs, re)
 				continue
 			}
 			s.routes = append(s.routes, rt)
@@ -101,11 +107,15 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 	for _, o := range rc.AllowedOrigins {
 		rt.origins = append(rt.origins, strings.ToLower(strings.TrimSuffix(o, "/")))
 	}
-	if len(rc.Headers) > 0 {
-		rt.headers = http.Header{}
-		for k, v := range rc.Headers {
-			rt.headers.Set(k, v)
+	for k, v := range rc.Headers {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			rt.host = v // Go sends Request.Host, not a Host header
+			continue
 		}
+		if rt.headers == nil {
+			rt.headers = http.Header{}
+		}
+		rt.headers.Set(k, v)
 	}
 	switch {
 	case rc.Respond != nil:
@@ -134,6 +144,15 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 	return rt, nil
 }
 
+// keyError is an error about one key of a route.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e keyError) Error() string { return e.key + ": " + e.err.Error() }
+func (e keyError) Unwrap() error { return e.err }
+
 // upstreamTLS builds the client TLS configuration toward upstreams.
 func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 	tc := &tls.Config{
@@ -144,11 +163,11 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("upstream_tls.ca_file: %w", err)
+			return nil, keyError{"upstream_tls.ca_file", err}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("upstream_tls.ca_file: no PEM certificate in %s", c.CAFile)
+			return nil, keyError{"upstream_tls.ca_file", fmt.Errorf("no PEM certificate in %s", c.CAFile)}
 		}
 		tc.RootCAs = pool
 	}

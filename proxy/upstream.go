@@ -22,11 +22,12 @@ type upstream struct {
 	downUntil time.Time // skipped until then
 }
 
-// available reports whether u may be tried at now.
-func (u *upstream) available(now time.Time) bool {
+// available reports whether u may be tried at now, and if not, until
+// when it is cooling off.
+func (u *upstream) available(now time.Time) (bool, time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return !now.Before(u.downUntil)
+	return !now.Before(u.downUntil), u.downUntil
 }
 
 // fail records a failed attempt and reports whether it marked u down.
@@ -69,18 +70,29 @@ func newPool(urls []*url.URL, maxFails int, failTimeout time.Duration, now func(
 	return p
 }
 
-// candidates returns the upstreams to try for one request, in order: all
-// available ones, starting at the next round-robin position. It is empty
-// when every upstream is down.
+// candidates returns the upstreams to try for one request, in order: the
+// available ones, starting at the next round-robin position. When every
+// upstream is cooling off it returns the one whose cool-off ends first,
+// as a probe: a gateway that came back is used at once instead of after
+// fail_timeout, and one still down costs a failed connect, then 502.
 func (p *pool) candidates() []*upstream {
 	n := len(p.ups)
 	start := int(p.next.Add(1)-1) % n
 	now := p.now()
 	out := make([]*upstream, 0, n)
+	var probe *upstream
+	var probeAt time.Time
 	for i := range n {
-		if u := p.ups[(start+i)%n]; u.available(now) {
+		u := p.ups[(start+i)%n]
+		ok, until := u.available(now)
+		if ok {
 			out = append(out, u)
+		} else if probe == nil || until.Before(probeAt) {
+			probe, probeAt = u, until
 		}
+	}
+	if len(out) == 0 {
+		out = append(out, probe)
 	}
 	return out
 }

@@ -47,9 +47,6 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 		return ErrShuttingDown
 	}
 	cands := rt.pool.candidates()
-	if len(cands) == 0 {
-		return fmt.Errorf("%w: every upstream is down", ErrNoUpstream)
-	}
 	var (
 		up      *upstream
 		conn    net.Conn
@@ -77,11 +74,18 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The upstream refused the upgrade itself (auth, unknown path):
-		// its answer is the client's answer.
+		// its answer is the client's answer, within response_timeout and
+		// for as long as the client waits.
 		up.succeed()
 		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(t.limits.ResponseTimeout))
+		stop := context.AfterFunc(r.Context(), func() { conn.Close() })
+		defer stop()
 		copyHeader(w.Header(), resp.Header)
 		removeHopHeaders(w.Header())
+		if resp.ContentLength < 0 || resp.ContentLength > maxErrorBody {
+			w.Header().Del("Content-Length")
+		}
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
@@ -179,6 +183,10 @@ func upgradeRequest(in *http.Request, rt *route, u *url.URL, ci clientInfo) *htt
 	if in.URL.RawPath != "" {
 		target.RawPath = rt.targetPath(&url.URL{Path: u.EscapedPath()}, in.URL.RawPath)
 	}
+	host := in.Host
+	if rt.host != "" {
+		host = rt.host
+	}
 	return &http.Request{
 		Method:     http.MethodGet,
 		URL:        target,
@@ -186,7 +194,7 @@ func upgradeRequest(in *http.Request, rt *route, u *url.URL, ci clientInfo) *htt
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     h,
-		Host:       in.Host,
+		Host:       host,
 	}
 }
 

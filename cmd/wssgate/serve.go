@@ -108,7 +108,7 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 	}
 	px, err := proxy.New(cfg, proxy.Options{Logger: log, AccessLog: opts.AccessLog})
 	if err != nil {
-		return nil, err
+		return nil, positioned(cfg, err)
 	}
 	s := &server{cfg: cfg, log: log, certs: certs, proxy: px}
 	lim := cfg.Limits
@@ -272,14 +272,17 @@ func accessLogger(c config.Log, log *slog.Logger) *slog.Logger {
 	return log.With("component", "access")
 }
 
-// positioned adds the configuration file and line to TLS errors that
-// name a site key.
+// positioned adds the configuration file and line to errors that name a
+// configuration key (tlsconf.SiteError, proxy.RouteError).
 func positioned(cfg *config.Config, err error) error {
 	var out []string
 	for _, e := range config.Errors(err) {
-		var se *tlsconf.SiteError
-		if errors.As(e, &se) {
-			ce := &config.Error{Key: se.Path(), Msg: se.Err.Error()}
+		var ke interface {
+			Path() string
+			Unwrap() error
+		}
+		if errors.As(e, &ke) {
+			ce := &config.Error{Key: ke.Path(), Msg: ke.Unwrap().Error()}
 			if cfg.Source != nil {
 				ce.File, ce.Line = cfg.Source.File, cfg.Source.Line(ce.Key)
 			}

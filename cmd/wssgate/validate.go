@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/proxy"
 	"github.com/wssgate/wssgate/tlsconf"
 )
 
@@ -26,7 +27,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer os.RemoveAll(scratch)
-	if _, err := tlsconf.New(cfg, tlsconf.Options{InternalDir: scratch}); err != nil {
+	_, tlsErr := tlsconf.New(cfg, tlsconf.Options{InternalDir: scratch})
+	_, proxyErr := proxy.New(cfg, proxy.Options{}) // routes' files, such as upstream_tls.ca_file
+	if err := errors.Join(tlsErr, proxyErr); err != nil {
 		printProblems(stderr, positionedAll(cfg, err))
 		return exitFail
 	}
