@@ -74,10 +74,11 @@ type Limits struct {
 	// ResponseTimeout bounds waiting for a plain HTTP upstream's response
 	// headers (nginx proxy_read_timeout for ordinary requests). Default 60s.
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
-	// SendTimeout ends a WebSocket stream when a write to the client or
-	// the upstream makes no progress for this long: the peer stopped
-	// reading. The other side is told the peer went away (nginx
-	// send_timeout / proxy_send_timeout). Default 60s.
+	// SendTimeout bounds a write that makes no progress: a plain response
+	// whose client stopped reading is cut, and a WebSocket stream whose
+	// client or upstream stopped reading is ended, the other side told
+	// that the peer went away (nginx send_timeout / proxy_send_timeout).
+	// Default 60s.
 	SendTimeout time.Duration `yaml:"send_timeout"`
 }
 
@@ -161,7 +162,8 @@ type Route struct {
 	UpstreamTLS UpstreamTLS `yaml:"upstream_tls"`
 	// MaxFails is how many failed connection attempts within FailTimeout
 	// mark an upstream down; it is then skipped for FailTimeout
-	// (nginx max_fails). Default 1.
+	// (nginx max_fails), except that when every upstream is down the one
+	// whose cool-off ends first is still tried. Default 1.
 	MaxFails int `yaml:"max_fails"`
 	// FailTimeout is both the window for MaxFails and the cool-off of a
 	// down upstream (nginx fail_timeout). Default 10s.
