@@ -65,7 +65,10 @@ type Limits struct {
 	// MaxHeaderBytes bounds the request line plus headers. Default 65536.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// MaxConnections bounds the requests and WebSocket streams handled at
-	// once across all sites; one more gets 503. Default 10000.
+	// once across all sites; one more gets 503. Zero, the default, means
+	// as many as the process's open-file limit allows, two descriptors a
+	// proxied stream: (limit − 100) / 2, or 10000 where the limit is not
+	// known. wssgate run works this out at start.
 	MaxConnections int `yaml:"max_connections"`
 	// DialTimeout bounds connecting to an upstream: TCP connect, TLS
 	// handshake and, for WebSocket, the upgrade response
@@ -219,7 +222,6 @@ func Default() Config {
 			ReadTimeout:      60 * time.Second,
 			KeepaliveTimeout: 75 * time.Second,
 			MaxHeaderBytes:   64 << 10,
-			MaxConnections:   10000,
 			DialTimeout:      5 * time.Second,
 			ResponseTimeout:  60 * time.Second,
 			SendTimeout:      60 * time.Second,
@@ -249,9 +251,6 @@ func (c *Config) SetDefaults() {
 	setDuration(&c.Limits.SendTimeout, d.Limits.SendTimeout)
 	if c.Limits.MaxHeaderBytes == 0 {
 		c.Limits.MaxHeaderBytes = d.Limits.MaxHeaderBytes
-	}
-	if c.Limits.MaxConnections == 0 {
-		c.Limits.MaxConnections = d.Limits.MaxConnections
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = d.Log.Format

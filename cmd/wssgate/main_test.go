@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -341,6 +342,33 @@ func TestExampleProgramConfigs(t *testing.T) {
 		var out bytes.Buffer
 		if code := run(context.Background(), []string{"validate", "-config", f}, &out, &out); code != 0 {
 			t.Errorf("%s does not validate (exit %d):\n%s", f, code, out.String())
+		}
+	}
+}
+
+func TestSetMaxConnections(t *testing.T) {
+	tests := []struct {
+		configured int
+		limit      uint64
+		want       int
+		warn       bool
+	}{
+		{0, 20000, 9950, false},
+		{0, 0, 10000, false}, // limit unknown
+		{0, 1 << 40, 1 << 30, false},
+		{500, 20000, 500, false},
+		{15000, 20000, 15000, true},
+	}
+	for _, tt := range tests {
+		cfg := config.Default()
+		cfg.Limits.MaxConnections = tt.configured
+		var logs bytes.Buffer
+		setMaxConnections(&cfg, tt.limit, slog.New(slog.NewTextHandler(&logs, nil)))
+		if cfg.Limits.MaxConnections != tt.want {
+			t.Errorf("configured %d, open-file limit %d: got max_connections %d, want %d", tt.configured, tt.limit, cfg.Limits.MaxConnections, tt.want)
+		}
+		if warned := strings.Contains(logs.String(), "level=WARN"); warned != tt.warn {
+			t.Errorf("configured %d, open-file limit %d: warned %v, want %v", tt.configured, tt.limit, warned, tt.warn)
 		}
 	}
 }

@@ -102,6 +102,7 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	setMaxConnections(cfg, openFileLimit(), log)
 	certs, err := tlsconf.New(cfg, tlsconf.Options{InternalDir: opts.InternalDir, Logger: log})
 	if err != nil {
 		return nil, positioned(cfg, err)
@@ -140,6 +141,26 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 		}
 	}
 	return s, nil
+}
+
+// setMaxConnections fills in limits.max_connections when it is 0 (as many
+// as limit open files allow), and warns when a configured value needs
+// more descriptors than limit: past it, accepts fail and clients time out
+// instead of getting a 503.
+func setMaxConnections(cfg *config.Config, limit uint64, log *slog.Logger) {
+	const reserve = 100 // listeners, logs, certificates, upstream pools
+	lim := &cfg.Limits
+	if lim.MaxConnections == 0 {
+		lim.MaxConnections = 10000
+		if limit > 2*reserve {
+			lim.MaxConnections = int(min((limit-reserve)/2, 1<<30))
+		}
+		return
+	}
+	if need := 2*uint64(lim.MaxConnections) + reserve; limit > 0 && need > limit {
+		log.Warn("limits.max_connections needs more open files than the process may have; raise the limit (systemd LimitNOFILE, ulimit -n) or lower max_connections",
+			"max_connections", lim.MaxConnections, "open_files_needed", need, "open_files_limit", limit)
+	}
 }
 
 // serve runs until ctx is done, then shuts down gracefully: listeners
