@@ -11,12 +11,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/wssgate/wssgate/internal/testutil"
 )
 
 // TestMain lets the test binary serve as the echo backend: Run starts
@@ -50,7 +51,7 @@ func TestRunTiny(t *testing.T) {
 		Rounds:   rounds,
 		Duration: 20 * time.Second, // the count ends the phase, long before this
 		Settle:   100 * time.Millisecond,
-		Logger:   testLogger(t),
+		Logger:   testutil.Logger(t),
 	})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -254,22 +255,4 @@ func TestReportLogs(t *testing.T) {
 	if !strings.Contains(out.String(), "worker_connections are not enough") || !strings.Contains(out.String(), "file=error.log") {
 		t.Errorf("warning does not quote the log:\n%s", out.String())
 	}
-}
-
-// testLogger returns a logger that writes through t.Log.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(&testWriter{t: t}, nil))
-}
-
-// testWriter passes each write to t.Log.
-type testWriter struct {
-	mu sync.Mutex
-	t  *testing.T
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
 }

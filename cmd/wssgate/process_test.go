@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wssgate/wssgate/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -74,7 +76,7 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = &testWriter{t: t}
+	cmd.Stderr = testutil.Writer(t)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,17 +137,4 @@ sites:
 	case <-time.After(15 * time.Second):
 		t.Fatal("wssgate still running 15 s after SIGTERM")
 	}
-}
-
-// testWriter sends a process's stderr to the test log.
-type testWriter struct {
-	mu sync.Mutex
-	t  *testing.T
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.t.Logf("wssgate: %s", p)
-	return len(p), nil
 }

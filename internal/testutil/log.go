@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,13 +15,7 @@ import (
 // such goroutines.
 func Logger(t testing.TB) *slog.Logger {
 	t.Helper()
-	w := &tbWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+	return slog.New(slog.NewTextHandler(Writer(t), &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey {
@@ -29,6 +24,19 @@ func Logger(t testing.TB) *slog.Logger {
 			return a
 		},
 	}))
+}
+
+// Writer returns an io.Writer that passes each write to t.Log, such as a
+// child process's stderr. Writes after the test's cleanups have run are
+// dropped.
+func Writer(t testing.TB) io.Writer {
+	w := &tbWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
 }
 
 // tbWriter passes each record, which slog's handlers write in one call,
