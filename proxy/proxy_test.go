@@ -177,6 +177,20 @@ func (e *edge) get(t *testing.T, host, path string, h http.Header) *http.Respons
 	return resp
 }
 
+// openStream starts a backend and an edge routing /wss to it, and opens
+// one stream through them that has passed a message each way.
+func openStream(t *testing.T) (*backend, *edge, *websocket.Conn) {
+	t.Helper()
+	b := newBackend(t)
+	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
+	c, _, err := e.dial(t, "/wss", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	echo(t, c, []byte("hi"))
+	return b, e, c
+}
+
 func echo(t *testing.T, c *websocket.Conn, msg []byte) {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -489,17 +503,11 @@ func TestMaxConnections(t *testing.T) {
 // TestUpstreamDies: when the upstream vanishes without a close frame, the
 // client gets a close frame 1011 instead of a bare TCP reset.
 func TestUpstreamDies(t *testing.T) {
-	b := newBackend(t)
-	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
-	c, _, err := e.dial(t, "/wss", nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	echo(t, c, []byte("hi"))
+	b, e, c := openStream(t)
 	server := <-b.conns
 	server.UnderlyingConn().Close() // no close frame
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err = c.ReadMessage()
+	_, _, err := c.ReadMessage()
 	if !websocket.IsCloseError(err, websocket.CloseInternalServerErr) {
 		t.Fatalf("client read after upstream died: %v, want close 1011", err)
 	}
@@ -509,13 +517,8 @@ func TestUpstreamDies(t *testing.T) {
 // TestClientGone: when the client vanishes, the upstream connection is
 // closed too (with close 1001).
 func TestClientGone(t *testing.T) {
-	b := newBackend(t)
-	e := newEdge(t, siteConfig(config.Route{Path: "/wss", Upstreams: []string{b.wsURL()}}))
-	c, _, err := e.dial(t, "/wss", nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	echo(t, c, []byte("hi"))
+	b, e, c := openStream(t)
+	var err error
 	c.UnderlyingConn().Close()
 	select {
 	case err = <-b.ends:
