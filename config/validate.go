@@ -78,7 +78,7 @@ func (s *Site) validate(p *problems, key string, owner map[string]string) {
 			p.add(hk, "%v", err)
 			continue
 		}
-		lh := strings.ToLower(strings.TrimSuffix(h, "."))
+		lh := strings.ToLower(strings.TrimSuffix(h, ".")) // as internal/hostmatch; config imports nothing of ours
 		if prev, ok := owner[lh]; ok {
 			p.add(hk, "host %q is already served by %s", h, prev)
 			continue

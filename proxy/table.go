@@ -14,15 +14,15 @@ import (
 	"sync/atomic"
 
 	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/internal/hostmatch"
 )
 
 // table is an immutable routing table built from one configuration.
 type table struct {
-	sites    []*site
-	exact    map[string]*site // lower-case host → site
-	wildcard map[string]*site // "example.com" for "*.example.com"
-	trust    trustList
-	limits   config.Limits
+	sites  []*site
+	hosts  hostmatch.Table[*site]
+	trust  trustList
+	limits config.Limits
 }
 
 // site is one virtual host of a table.
@@ -50,7 +50,7 @@ type route struct {
 
 // build turns cfg into a table.
 func (p *Proxy) build(cfg *config.Config) (*table, error) {
-	t := &table{exact: map[string]*site{}, wildcard: map[string]*site{}, limits: cfg.Limits}
+	t := &table{limits: cfg.Limits}
 	for _, s := range cfg.TrustedProxies {
 		pfx, err := config.ParsePrefix(s)
 		if err != nil {
@@ -62,12 +62,7 @@ func (p *Proxy) build(cfg *config.Config) (*table, error) {
 	for i, sc := range cfg.Sites {
 		s := &site{hosts: sc.Hosts, maxConns: int64(sc.MaxConnections)}
 		for _, h := range sc.Hosts {
-			h = normalizeHost(h)
-			if rest, ok := strings.CutPrefix(h, "*."); ok {
-				t.wildcard[rest] = s
-			} else {
-				t.exact[h] = s
-			}
+			t.hosts.Add(h, s)
 		}
 		for j, rc := range sc.Routes {
 			rt, err := p.buildRoute(t, rc)
@@ -176,27 +171,18 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 
 // site returns the site serving hostport (a Host header).
 func (t *table) site(hostport string) (*site, error) {
-	h := normalizeHost(hostport)
-	if s, ok := t.exact[h]; ok {
+	if s, ok := t.hosts.Lookup(hostOnly(hostport)); ok {
 		return s, nil
-	}
-	if _, rest, ok := strings.Cut(h, "."); ok {
-		if s, ok := t.wildcard[rest]; ok {
-			return s, nil
-		}
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownHost, hostport)
 }
 
-// normalizeHost drops the port and a trailing dot and lower-cases.
-func normalizeHost(hostport string) string {
-	h := hostport
+// hostOnly drops the port, and the brackets of an IPv6 literal.
+func hostOnly(hostport string) string {
 	if host, _, err := net.SplitHostPort(hostport); err == nil {
-		h = host
-	} else {
-		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+		return host
 	}
-	return strings.ToLower(strings.TrimSuffix(h, "."))
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 }
 
 // match returns the route with the longest prefix of p on a segment

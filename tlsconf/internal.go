@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wssgate/wssgate/internal/hostmatch"
 )
 
 // Lifetimes and file names of the internal CA.
@@ -179,7 +181,7 @@ func (ca *localCA) leaf(hosts []string, now time.Time) (cert *tls.Certificate, c
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
 		Subject: pkix.Name{
-			CommonName:   normalize(hosts[0]),
+			CommonName:   hostmatch.Normalize(hosts[0]),
 			Organization: []string{"wssgate internal (local development only)"},
 		},
 		NotBefore:   now.Add(-time.Hour),
@@ -194,7 +196,7 @@ func (ca *localCA) leaf(hosts []string, now time.Time) (cert *tls.Certificate, c
 		if ip, err := netip.ParseAddr(h); err == nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, net.IP(ip.AsSlice()))
 		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, normalize(h))
+			tmpl.DNSNames = append(tmpl.DNSNames, hostmatch.Normalize(h))
 		}
 	}
 	leaf, err := createCert(tmpl, ca.cert, newKey, ca.key)
@@ -237,7 +239,7 @@ func covers(c *x509.Certificate, host string) bool {
 			return ok && a.Unmap() == ip.Unmap()
 		})
 	}
-	return slices.ContainsFunc(c.DNSNames, func(n string) bool { return normalize(n) == normalize(host) })
+	return slices.ContainsFunc(c.DNSNames, func(n string) bool { return hostmatch.Normalize(n) == hostmatch.Normalize(host) })
 }
 
 // fileName turns a host into a file name: lower case, "*" as "_".
@@ -248,7 +250,7 @@ func fileName(host string) string {
 			return r
 		}
 		return '_'
-	}, normalize(host))
+	}, hostmatch.Normalize(host))
 }
 
 func serialNumber() (*big.Int, error) {

@@ -2,8 +2,9 @@ package tlsconf
 
 import (
 	"crypto/tls"
-	"strings"
 	"time"
+
+	"github.com/wssgate/wssgate/internal/hostmatch"
 )
 
 // certSource supplies a site's certificate during a handshake. Every kind
@@ -34,10 +35,9 @@ type site struct {
 // Manager.build and published through an atomic.Pointer, so a handshake
 // reads it without locks.
 type table struct {
-	sites    []*site          // in configuration order; sites[0] is the fallback
-	exact    map[string]*site // normalized host → site
-	wildcard map[string]*site // "example.com" for host "*.example.com"
-	rootFile string           // internal root certificate file; "" if no site is internal
+	sites    []*site // in configuration order; sites[0] is the fallback
+	hosts    hostmatch.Table[*site]
+	rootFile string // internal root certificate file; "" if no site is internal
 }
 
 // add registers s under every host of its site. A host already taken by
@@ -46,14 +46,7 @@ type table struct {
 func (t *table) add(s *site) {
 	t.sites = append(t.sites, s)
 	for _, h := range s.info.Hosts {
-		h = normalize(h)
-		m, key := t.exact, h
-		if rest, ok := strings.CutPrefix(h, "*."); ok {
-			m, key = t.wildcard, rest
-		}
-		if _, taken := m[key]; !taken {
-			m[key] = s
-		}
+		t.hosts.Add(h, s)
 	}
 }
 
@@ -61,31 +54,10 @@ func (t *table) add(s *site) {
 // match, else a wildcard matching exactly one more label, else the first
 // site (also for an empty name, a client that sent no SNI).
 func (t *table) lookup(serverName string) *site {
-	name := normalize(serverName)
-	if name == "" {
-		return t.sites[0]
-	}
-	if s, ok := t.exact[name]; ok {
+	if s, ok := t.hosts.Lookup(serverName); ok {
 		return s
 	}
-	if label, parent, ok := strings.Cut(name, "."); ok && label != "" {
-		if s, ok := t.wildcard[parent]; ok {
-			return s
-		}
-	}
 	return t.sites[0]
-}
-
-// normalize lower-cases a host name and drops one trailing dot. It does
-// not allocate for names that are already normalized.
-func normalize(host string) string {
-	host = strings.TrimSuffix(host, ".")
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(host)
-		}
-	}
-	return host
 }
 
 // Sources of a [CertInfo].

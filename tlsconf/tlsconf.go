@@ -159,7 +159,7 @@ func (m *Manager) build(cfg *config.Config) (*table, error) {
 		return nil, errors.New("tlsconf: no sites; at least one is required")
 	}
 	now := m.now()
-	t := &table{exact: map[string]*site{}, wildcard: map[string]*site{}}
+	t := &table{}
 	var (
 		errs   []error
 		ca     *localCA
