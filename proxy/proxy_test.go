@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -963,4 +964,72 @@ func TestManyConcurrentStreams(t *testing.T) {
 		t.Error(err)
 	}
 	waitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
+}
+
+// TestTLSUpstreams: wss:// and https:// upstreams are verified against
+// upstream_tls.ca_file (or skipped with insecure_skip_verify), for
+// WebSocket upgrades and plain requests alike.
+func TestTLSUpstreams(t *testing.T) {
+	up := websocket.Upgrader{}
+	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !websocket.IsWebSocketUpgrade(r) {
+			_, _ = io.WriteString(w, "tls plain")
+			return
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil || c.WriteMessage(mt, msg) != nil {
+				return
+			}
+		}
+	}))
+	defer backend.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: backend.Certificate().Raw})
+	if err := os.WriteFile(caFile, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := backend.Listener.Addr().String()
+	tests := []struct {
+		name     string
+		tls      config.UpstreamTLS
+		wantOK   bool
+		wantCode int
+	}{
+		{"trusted by ca_file", config.UpstreamTLS{CAFile: caFile}, true, 0},
+		{"trusted, name from server_name", config.UpstreamTLS{CAFile: caFile, ServerName: "example.com"}, true, 0},
+		{"wrong server_name", config.UpstreamTLS{CAFile: caFile, ServerName: "other.test"}, false, 502},
+		{"not trusted", config.UpstreamTLS{}, false, 502},
+		{"insecure_skip_verify", config.UpstreamTLS{InsecureSkipVerify: true}, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEdge(t, siteConfig(
+				config.Route{Path: "/wss", Upstreams: []string{"wss://" + addr}, UpstreamTLS: tt.tls},
+				config.Route{Path: "/", Upstreams: []string{"https://" + addr}, UpstreamTLS: tt.tls},
+			))
+			c, resp, err := e.dial(t, "/wss", nil)
+			if tt.wantOK {
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				echo(t, c, []byte("over tls"))
+			} else if err == nil || resp == nil || resp.StatusCode != tt.wantCode {
+				t.Errorf("dial: err %v, resp %v; want %d", err, resp, tt.wantCode)
+			}
+			got := e.get(t, "chat.example.com", "/x", nil)
+			body, _ := io.ReadAll(got.Body)
+			if tt.wantOK && (got.StatusCode != 200 || string(body) != "tls plain") {
+				t.Errorf("GET: %d %q, want 200 \"tls plain\"", got.StatusCode, body)
+			}
+			if !tt.wantOK && got.StatusCode != tt.wantCode {
+				t.Errorf("GET: %d, want %d", got.StatusCode, tt.wantCode)
+			}
+		})
+	}
 }
