@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"net/url"
 	"path"
 	"strconv"
@@ -35,14 +34,13 @@ func (p *Proxy) httpHandler(t *table, rt *route) http.Handler {
 		IdleConnTimeout:       t.limits.KeepaliveTimeout,
 		ForceAttemptHTTP2:     true,
 	}
-	trust := t.trust
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.Host = pr.In.Host
 			if rt.host != "" {
 				pr.Out.Host = rt.host
 			}
-			ci := trust.identify(pr.In)
+			ci := recordOf(pr.In).client // worked out once, in ServeHTTP
 			if fwd := pr.In.Header.Values("Forwarded"); ci.trusted && len(fwd) > 0 {
 				pr.Out.Header["Forwarded"] = fwd // Rewrite strips it; a trusted proxy's stays
 			}
@@ -229,7 +227,7 @@ type accessRecord struct {
 	path      string
 	route     string
 	upstream  string
-	client    netip.Addr
+	client    clientInfo
 	status    int
 	bytesIn   int64
 	bodyIn    atomic.Int64 // plain HTTP request body bytes
@@ -271,7 +269,7 @@ func (p *Proxy) logAccess(rec *accessRecord) {
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("client", rec.client.String()),
+		slog.String("client", rec.client.ip.String()),
 		slog.String("method", rec.method),
 		slog.String("host", rec.host),
 		slog.String("path", rec.path),

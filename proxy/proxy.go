@@ -76,7 +76,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := p.table.Load()
 	rec := &accessRecord{start: p.now(), method: r.Method, host: r.Host, path: r.URL.Path}
 	ci := t.trust.identify(r)
-	rec.client = ci.ip
+	rec.client = ci
 	rw := &responseRecorder{ResponseWriter: w, sendTimeout: t.limits.SendTimeout}
 	detached := false
 	defer func() {
@@ -133,10 +133,10 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		r2.URL = &u
 		r = &r2
 	}
-	if !t.acquire(&p.active, &s.active, s.maxConns) {
+	release, ok := p.acquire(t, s)
+	if !ok {
 		return ErrTooManyConnections
 	}
-	release := func() { t.release(&p.active, &s.active) }
 
 	switch upgrade := isUpgrade(r); {
 	case upgrade && rt.pool != nil:
@@ -163,6 +163,24 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		rt.handler.ServeHTTP(w, r)
 		return nil
 	}
+}
+
+// acquire takes a slot under the global and the site's max_connections,
+// and returns the function that gives it back.
+func (p *Proxy) acquire(t *table, s *site) (release func(), ok bool) {
+	if n := p.active.Add(1); t.limits.MaxConnections > 0 && n > int64(t.limits.MaxConnections) {
+		p.active.Add(-1)
+		return nil, false
+	}
+	if n := s.active.Add(1); s.maxConns > 0 && n > s.maxConns {
+		s.active.Add(-1)
+		p.active.Add(-1)
+		return nil, false
+	}
+	return func() {
+		s.active.Add(-1)
+		p.active.Add(-1)
+	}, true
 }
 
 // fail answers the client with the status StatusFor gives err.

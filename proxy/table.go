@@ -43,7 +43,7 @@ type route struct {
 
 	pool    *pool       // upstreams; nil for root and respond routes
 	wsOnly  bool        // ws:// or wss:// upstreams
-	upTLS   *tls.Config // for wss:// and https:// upstreams
+	upTLS   *tls.Config // for https:// upstreams of plain HTTP requests
 	stream  streamOptions
 	handler http.Handler // plain HTTP: reverse proxy, files or fixed response
 }
@@ -132,6 +132,15 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 		}
 		rt.upTLS = upTLS
 		rt.pool = newPool(urls, rc.MaxFails, rc.FailTimeout, p.now, p.log)
+		for _, u := range rt.pool.ups {
+			if u.url.Scheme == "wss" || u.url.Scheme == "https" {
+				u.wsTLS = upTLS.Clone()
+				if u.wsTLS.ServerName == "" {
+					u.wsTLS.ServerName = u.url.Hostname()
+				}
+				u.wsTLS.NextProtos = []string{"http/1.1"} // the upgrade needs HTTP/1.1
+			}
+		}
 		if !rt.wsOnly {
 			rt.handler = p.httpHandler(t, rt)
 		}
@@ -203,25 +212,6 @@ func prefixMatch(prefix, p string) bool {
 		return false
 	}
 	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
-}
-
-// acquire takes a slot under the global and the site's limit.
-func (t *table) acquire(global, site *atomic.Int64, siteMax int64) bool {
-	if n := global.Add(1); t.limits.MaxConnections > 0 && n > int64(t.limits.MaxConnections) {
-		global.Add(-1)
-		return false
-	}
-	if n := site.Add(1); siteMax > 0 && n > siteMax {
-		site.Add(-1)
-		global.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (t *table) release(global, site *atomic.Int64) {
-	site.Add(-1)
-	global.Add(-1)
 }
 
 // originAllowed reports whether a WebSocket upgrade with this Origin may

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/url"
 	"sync"
@@ -11,7 +12,8 @@ import (
 // upstream is one backend of a route, with passive health state in the
 // manner of nginx's max_fails and fail_timeout.
 type upstream struct {
-	url *url.URL // scheme ws, wss, http or https
+	url   *url.URL    // scheme ws, wss, http or https
+	wsTLS *tls.Config // for WebSocket upgrades to a wss:// or https:// url; else nil
 
 	maxFails    int
 	failTimeout time.Duration

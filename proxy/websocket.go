@@ -56,7 +56,7 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 	)
 	for _, u := range cands {
 		out := upgradeRequest(r, rt, u.url, ci)
-		c, b, res, err := rt.dialWebSocket(r.Context(), t.limits.DialTimeout, u.url, out)
+		c, b, res, err := dialWebSocket(r.Context(), t.limits.DialTimeout, u, out)
 		if err == nil {
 			up, conn, br, resp = u, c, b, res
 			break
@@ -198,10 +198,11 @@ func upgradeRequest(in *http.Request, rt *route, u *url.URL, ci clientInfo) *htt
 	}
 }
 
-// dialWebSocket connects to u, sends the upgrade request and reads the
+// dialWebSocket connects to up, sends the upgrade request and reads the
 // answer, all within timeout. The returned reader holds any bytes the
 // upstream sent after its answer.
-func (rt *route) dialWebSocket(ctx context.Context, timeout time.Duration, u *url.URL, out *http.Request) (net.Conn, *bufio.Reader, *http.Response, error) {
+func dialWebSocket(ctx context.Context, timeout time.Duration, up *upstream, out *http.Request) (net.Conn, *bufio.Reader, *http.Response, error) {
+	u := up.url
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var d net.Dialer
@@ -221,8 +222,8 @@ func (rt *route) dialWebSocket(ctx context.Context, timeout time.Duration, u *ur
 		}
 		return nil, nil, nil, fmt.Errorf("proxy: %s %s: %w", step, u.Host, err)
 	}
-	if u.Scheme == "wss" || u.Scheme == "https" {
-		tc := tls.Client(conn, rt.tlsFor(u))
+	if up.wsTLS != nil {
+		tc := tls.Client(conn, up.wsTLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return fail("tls handshake with", err)
 		}
@@ -245,16 +246,6 @@ func (rt *route) dialWebSocket(ctx context.Context, timeout time.Duration, u *ur
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return conn, br, resp, nil
-}
-
-// tlsFor returns the client TLS configuration for upstream u.
-func (rt *route) tlsFor(u *url.URL) *tls.Config {
-	tc := rt.upTLS.Clone()
-	if tc.ServerName == "" {
-		tc.ServerName = u.Hostname()
-	}
-	tc.NextProtos = []string{"http/1.1"}
-	return tc
 }
 
 // hostPort returns u's host with the scheme's default port filled in.
