@@ -294,27 +294,31 @@ func (p *Proxy) logAccess(rec *accessRecord) {
 }
 
 // responseRecorder notes the status and body size a handler writes, and
-// gives every write sendTimeout to make progress, so that a client that
+// gives every write send_timeout to make progress, so that a client that
 // stops reading a response does not hold its connection slot forever.
 type responseRecorder struct {
 	http.ResponseWriter
-	sendTimeout time.Duration // 0 = no limit
-	rc          *http.ResponseController
+	deadline    sendDeadline
+	rc          *http.ResponseController // made on first use
 	status      int
 	bytes       int64
 	wroteHeader bool
 	hijacked    bool
 }
 
-// writeDeadline arms sendTimeout for the write about to happen.
-func (w *responseRecorder) writeDeadline() {
-	if w.sendTimeout <= 0 {
-		return
-	}
+// controller returns the ResponseController of the wrapped writer.
+func (w *responseRecorder) controller() *http.ResponseController {
 	if w.rc == nil {
 		w.rc = http.NewResponseController(w.ResponseWriter)
 	}
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
+	return w.rc
+}
+
+// writeDeadline arms send_timeout for the write about to happen.
+func (w *responseRecorder) writeDeadline() {
+	if at, ok := w.deadline.next(time.Now()); ok {
+		_ = w.controller().SetWriteDeadline(at)
+	}
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
@@ -343,5 +347,5 @@ func (w *responseRecorder) Flush() {
 		w.status, w.wroteHeader = http.StatusOK, true
 	}
 	w.writeDeadline()
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	_ = w.controller().Flush()
 }

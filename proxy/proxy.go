@@ -77,7 +77,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &accessRecord{start: p.now(), method: r.Method, host: r.Host, path: r.URL.Path}
 	ci := t.trust.identify(r)
 	rec.client = ci
-	rw := &responseRecorder{ResponseWriter: w, sendTimeout: t.limits.SendTimeout}
+	rw := &responseRecorder{ResponseWriter: w, deadline: sendDeadline{timeout: t.limits.SendTimeout}}
 	detached := false
 	defer func() {
 		if detached {

@@ -472,15 +472,13 @@ type relayDir struct {
 	large    *[]byte // pooled read buffer in use, or nil
 
 	// Forwarder-only state.
-	drop      bool // the current frame is not passed on
-	dstClosed bool // a close frame went to dst; nothing more may follow
-	dstDead   bool // a write to dst failed
-	srcClosed bool // a close frame came from src
-	// writeDeadline is when dst's write deadline passes, as time since
-	// the stream started; 0 when none is set.
-	writeDeadline time.Duration
-	bytes         int64
-	messages      int64
+	drop      bool         // the current frame is not passed on
+	dstClosed bool         // a close frame went to dst; nothing more may follow
+	dstDead   bool         // a write to dst failed
+	srcClosed bool         // a close frame came from src
+	deadline  sendDeadline // dst's write deadline, for WriteTimeout
+	bytes     int64
+	messages  int64
 
 	dstGone atomic.Bool // dst's side is gone: pass nothing on
 	pending atomic.Bool // pingDue or closeDue is set
@@ -497,6 +495,7 @@ type relayDir struct {
 
 func (d *relayDir) init(s *stream, from side, src, dst net.Conn, initial []byte) {
 	d.s, d.from, d.src, d.dst, d.initial = s, from, src, dst, initial
+	d.deadline.timeout = s.opts.WriteTimeout
 }
 
 // run forwards until src ends, then tells dst as described at stream.run.
@@ -701,17 +700,11 @@ func (d *relayDir) write(b []byte) {
 // writeDst writes b to dst within WriteTimeout. A failed write, a peer
 // that stopped reading included, closes dst: its own forwarder's read
 // then fails, and the other side is told that this one went away.
-//
-// The deadline is moved only when less than half of WriteTimeout is left,
-// so a busy stream sets it about twice per WriteTimeout, not per write;
-// a write that makes no progress fails after WriteTimeout/2 to
-// WriteTimeout.
+// A write that makes no progress fails after WriteTimeout/2 to
+// WriteTimeout (see sendDeadline).
 func (d *relayDir) writeDst(b []byte) (int, error) {
-	if t := d.s.opts.WriteTimeout; t > 0 {
-		if now := d.s.now(); d.writeDeadline-now < t/2 {
-			d.writeDeadline = now + t
-			d.dst.SetWriteDeadline(d.s.start.Add(d.writeDeadline))
-		}
+	if at, ok := d.deadline.next(time.Now()); ok {
+		d.dst.SetWriteDeadline(at)
 	}
 	n, err := d.dst.Write(b)
 	if err != nil {
