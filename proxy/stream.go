@@ -320,12 +320,7 @@ func (s *stream) closeReceived(from side, code int) {
 	s.mu.Lock()
 	s.recordLocked(code, from.String())
 	s.sides[from].recv = true
-	shut := s.shutClientLocked()
-	s.armLingerLocked()
-	s.mu.Unlock()
-	if shut {
-		hardClose(s.client)
-	}
+	s.closeStepUnlock()
 }
 
 // closeWritten is called by a forwarder once it wrote a close frame to
@@ -336,6 +331,13 @@ func (s *stream) closeWritten(to side, code int) {
 		s.recordLocked(code, "proxy")
 	}
 	s.sides[to].sent = true
+	s.closeStepUnlock()
+}
+
+// closeStepUnlock follows a step of a closing handshake, with s.mu held:
+// it starts the CloseTimeout countdown, unlocks, and closes the client
+// connection if its handshake is now complete.
+func (s *stream) closeStepUnlock() {
 	shut := s.shutClientLocked()
 	s.armLingerLocked()
 	s.mu.Unlock()
