@@ -65,7 +65,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := newLogger(cfg.Log, stderr)
 	srv, err := start(cfg, serverOptions{Logger: log, AccessLog: accessLogger(cfg.Log, log)})
 	if err != nil {
-		fmt.Fprintf(stderr, "wssgate: %v\n", err)
+		fmt.Fprintf(stderr, "wssgate: %s\n", oneLine(err))
 		return exitFail
 	}
 	srv.announce(stdout)
@@ -293,10 +293,11 @@ func accessLogger(c config.Log, log *slog.Logger) *slog.Logger {
 	return log.With("component", "access")
 }
 
-// positioned adds the configuration file and line to errors that name a
-// configuration key (tlsconf.SiteError, proxy.RouteError).
+// positioned returns the problems joined in err, one error each, with the
+// configuration file and line added to those that name a configuration
+// key (tlsconf.SiteError, proxy.RouteError).
 func positioned(cfg *config.Config, err error) error {
-	var out []string
+	var out []error
 	for _, e := range config.Errors(err) {
 		var ke interface {
 			Path() string
@@ -307,10 +308,18 @@ func positioned(cfg *config.Config, err error) error {
 			if cfg.Source != nil {
 				ce.File, ce.Line = cfg.Source.File, cfg.Source.Line(ce.Key)
 			}
-			out = append(out, ce.Error())
-			continue
+			e = ce
 		}
-		out = append(out, e.Error())
+		out = append(out, e)
 	}
-	return errors.New(strings.Join(out, "; "))
+	return errors.Join(out...)
+}
+
+// oneLine joins the problems in err with "; ", for a failure to start.
+func oneLine(err error) string {
+	var parts []string
+	for _, e := range config.Errors(err) {
+		parts = append(parts, e.Error())
+	}
+	return strings.Join(parts, "; ")
 }

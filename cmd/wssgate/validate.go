@@ -30,7 +30,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	_, tlsErr := tlsconf.New(cfg, tlsconf.Options{InternalDir: scratch})
 	_, proxyErr := proxy.New(cfg, proxy.Options{}) // routes' files, such as upstream_tls.ca_file
 	if err := errors.Join(tlsErr, proxyErr); err != nil {
-		printProblems(stderr, positionedAll(cfg, err))
+		printProblems(stderr, positioned(cfg, err))
 		return exitFail
 	}
 	routes := 0
@@ -46,15 +46,6 @@ func printProblems(w io.Writer, err error) {
 	for _, e := range config.Errors(err) {
 		fmt.Fprintln(w, e)
 	}
-}
-
-// positionedAll is positioned, keeping one error per problem.
-func positionedAll(cfg *config.Config, err error) error {
-	var out []error
-	for _, e := range config.Errors(err) {
-		out = append(out, errors.New(positioned(cfg, e).Error()))
-	}
-	return errors.Join(out...)
 }
 
 // versionString is the module version wssgate was built from, or
