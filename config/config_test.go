@@ -143,6 +143,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`bad.yaml:7: sites[0].routes[0].headers.X-A: a header value cannot contain CR, LF or NUL`}},
 		{"negative limit", "limits: {max_connections: -1}\n" + site + "      - {path: /, root: .}\n",
 			[]string{`bad.yaml:1: limits.max_connections: must not be negative`}},
+		{"type and schema problems in one pass", "shutdown_timeout: 30\n" + site + "      - {path: wss, root: .}\n",
+			[]string{`bad.yaml:1: shutdown_timeout: want a duration`, `bad.yaml:6: sites[0].routes[0].path: must start with /`}},
 		{"several problems at once", "log: {format: xml, level: loud}\n" + site + "      - {path: wss, root: .}\n",
 			[]string{`bad.yaml:1: log.format: want "text" or "json", got "xml"`, `bad.yaml:1: log.level: want debug, info, warn or error, got "loud"`, `bad.yaml:6: sites[0].routes[0].path: must start with /`}},
 	}

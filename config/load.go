@@ -110,44 +110,80 @@ func Load(file string) (*Config, error) {
 // Parse is [Load] for configuration already in memory; name is used in
 // error messages.
 func Parse(name string, data []byte) (*Config, error) {
-	cfg, err := decode(name, data)
+	cfg, typeErrs, err := decode(name, data)
 	if err != nil {
 		return nil, err
 	}
 	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	// yaml.v3 decodes all it can around a type error, so the rest of the
+	// file is validated too and every problem is reported in one pass;
+	// a key that failed to decode is not reported a second time.
+	errs := typeErrs
+	for _, e := range Errors(cfg.Validate()) {
+		if ce, ok := e.(*Error); !ok || !underAny(ce.Key, typeErrs) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
 }
 
+// underAny reports whether a validation problem at key may only be a
+// consequence of one of the type errors errs: it is about the same
+// mapping (a sibling such as key_file after cert_file failed), or above
+// or below the key that failed. Those are left out until the type
+// errors are fixed, rather than reported as problems of their own.
+func underAny(key string, errs []error) bool {
+	for _, e := range errs {
+		ce, ok := e.(*Error)
+		if !ok || ce.Key == "" {
+			continue
+		}
+		scope := parentPath(ce.Key)
+		if scope == "" {
+			scope = ce.Key
+		}
+		if related(key, scope) || related(scope, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// related reports whether key is parent or below it.
+func related(key, parent string) bool {
+	return key == parent || strings.HasPrefix(key, parent+".") || strings.HasPrefix(key, parent+"[")
+}
+
 // decode parses data strictly into a Config pre-filled with defaults and
-// records key positions.
-func decode(name string, data []byte) (*Config, error) {
+// records key positions. Type errors (an unknown key, a wrong type) are
+// returned apart, with the Config decoded around them; any other error
+// means there is no Config.
+func decode(name string, data []byte) (*Config, []error, error) {
 	src := &Source{File: name, lines: map[string]int{}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, syntaxError(src, err)
+		return nil, nil, syntaxError(src, err)
 	}
 	src.index(&root, "")
 
 	cfg := Default()
-	cfg.Source = src
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var typeErrs []error
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			errs := make([]error, 0, len(te.Errors))
-			for _, msg := range te.Errors {
-				errs = append(errs, typeError(src, msg))
-			}
-			return nil, errors.Join(errs...)
+		if !errors.As(err, &te) {
+			return nil, nil, syntaxError(src, err)
 		}
-		return nil, syntaxError(src, err)
+		for _, msg := range te.Errors {
+			typeErrs = append(typeErrs, typeError(src, msg))
+		}
 	}
 	cfg.Source = src
-	return &cfg, nil
+	return &cfg, typeErrs, nil
 }
 
 // index walks n and records the line of every mapping key and sequence
