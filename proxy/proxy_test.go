@@ -970,23 +970,12 @@ func TestManyConcurrentStreams(t *testing.T) {
 // upstream_tls.ca_file (or skipped with insecure_skip_verify), for
 // WebSocket upgrades and plain requests alike.
 func TestTLSUpstreams(t *testing.T) {
-	up := websocket.Upgrader{}
 	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !websocket.IsWebSocketUpgrade(r) {
 			_, _ = io.WriteString(w, "tls plain")
 			return
 		}
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil || c.WriteMessage(mt, msg) != nil {
-				return
-			}
-		}
+		testutil.EchoWebSocket(w, r)
 	}))
 	defer backend.Close()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")

@@ -26,23 +26,7 @@ import (
 // echoBackend is a WebSocket echo gateway on loopback.
 func echoBackend(t *testing.T) *httptest.Server {
 	t.Helper()
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, msg); err != nil {
-				return
-			}
-		}
-	}))
+	srv := httptest.NewServer(http.HandlerFunc(testutil.EchoWebSocket))
 	t.Cleanup(srv.Close)
 	return srv
 }
