@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -78,6 +77,7 @@ type client struct {
 	wake  chan struct{} // a token means the queue changed
 
 	lastSeen  atomic.Int64 // hub clock, nanoseconds
+	writing   atomic.Int64 // hub clock when the write in progress began; 0 = none
 	readDone  chan struct{}
 	writeDone chan struct{}
 }
@@ -176,9 +176,6 @@ func (c *client) writeLoop() {
 			if !draining {
 				c.hub.log.Debug("write failed", "client_id", c.id, "err", err)
 			}
-			if isTimeout(err) {
-				c.hub.stats.sendFail.Add(1)
-			}
 			c.cut()
 			return
 		}
@@ -191,9 +188,14 @@ func (c *client) writeLoop() {
 
 // writeBatch writes batch with one flush. It returns the close item if
 // the batch ended with one.
+//
+// No write deadline is set: that costs a runtime timer update per write.
+// Instead the write's start is recorded, and the hub's watchdog cuts a
+// connection whose write has made no progress for send_timeout.
 func (c *client) writeBatch(batch []item) (*item, error) {
 	nc := c.t.conn()
-	nc.SetWriteDeadline(time.Now().Add(c.hub.sendTimeout))
+	c.writing.Store(c.hub.clock())
+	defer c.writing.Store(0)
 	w := c.hub.writers.Get().(*bufio.Writer)
 	w.Reset(nc)
 	defer func() {
@@ -221,9 +223,4 @@ func (c *client) writeBatch(batch []item) (*item, error) {
 	}
 	c.hub.stats.messagesOut.Add(int64(sent))
 	return last, nil
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

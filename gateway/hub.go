@@ -34,8 +34,9 @@ type Options struct {
 	// SendQueue is how many messages may wait for one client; a client
 	// with that many unsent is disconnected as too slow. Default 1024.
 	SendQueue int
-	// SendTimeout bounds a write to one client that makes no progress;
-	// the client is then disconnected as too slow. Default 10s.
+	// SendTimeout bounds the write of what is queued for one client: a
+	// client whose socket has not taken it within SendTimeout is
+	// disconnected as too slow ([Hub.Run] enforces it). Default 10s.
 	SendTimeout time.Duration
 	// MaxMessageBytes bounds one message from a client; a longer one
 	// closes the connection (1009 for WebSocket). Default 1 MiB.
@@ -155,32 +156,51 @@ func (h *Hub) Stats() Stats {
 	return s
 }
 
-// Run sends heartbeats and closes silent clients until ctx is done or
-// the hub is shut down. With PingInterval zero it only waits.
+// Run sends heartbeats, closes silent clients and drops clients whose
+// socket stopped accepting data, until ctx is done or the hub is shut
+// down. A hub serves clients without Run, but then nothing enforces
+// PingInterval or SendTimeout.
 func (h *Hub) Run(ctx context.Context) error {
-	if h.pingEvery <= 0 {
-		select {
-		case <-ctx.Done():
-		case <-h.done:
-		}
-		return nil
-	}
 	// Ticking at half the interval closes a silent client no later than
 	// interval × limit + interval/2; pings go out every other tick.
-	tick := time.NewTicker(h.pingEvery / 2)
-	defer tick.Stop()
+	var beat <-chan time.Time
+	if h.pingEvery > 0 {
+		t := time.NewTicker(h.pingEvery / 2)
+		defer t.Stop()
+		beat = t.C
+	}
+	watch := time.NewTicker(min(time.Second, h.sendTimeout/4))
+	defer watch.Stop()
 	var snapshot []*client
-	for n := 0; ; n++ {
+	for n := 0; ; {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-h.done:
 			return nil
-		case <-tick.C:
+		case <-beat:
+			snapshot = h.snapshot(snapshot[:0])
+			h.heartbeat(snapshot, n%2 == 1)
+			n++
+		case <-watch.C:
+			snapshot = h.snapshot(snapshot[:0])
+			h.watchWrites(snapshot)
 		}
-		snapshot = h.snapshot(snapshot[:0])
-		h.heartbeat(snapshot, n%2 == 1)
 		clear(snapshot)
+	}
+}
+
+// watchWrites cuts every client whose write has been blocked for
+// send_timeout: its socket accepts nothing, so it is too slow.
+func (h *Hub) watchWrites(clients []*client) {
+	now := h.clock()
+	for _, c := range clients {
+		if since := c.writing.Load(); since != 0 && now-since >= int64(h.sendTimeout) {
+			c.writing.Store(0)
+			h.stats.sendFail.Add(1)
+			h.log.Info("client accepted nothing for send_timeout, disconnected", "client_id", c.id, "send_timeout", h.sendTimeout)
+			c.cut()
+		}
 	}
 }
 

@@ -676,3 +676,33 @@ func sorted(ids ...string) []string {
 	}
 	return out
 }
+
+// TestSendTimeout: a client whose socket takes nothing is cut after
+// send_timeout even when its queue never overflows, and the others
+// still get their messages.
+func TestSendTimeout(t *testing.T) {
+	th := startHub(t, Options{SendTimeout: 300 * time.Millisecond})
+	_, stalledID := th.connect(t, "websocket") // never reads
+	other, otherID := th.connect(t, "text")
+	// More than loopback socket buffers hold, in one queued message.
+	th.SendToClient(stalledID, make([]byte, 32<<20))
+	start := time.Now()
+	th.events.wait(t, "the stalled client's close", func() bool {
+		for _, c := range th.events.closes {
+			if c.ID == stalledID {
+				return true
+			}
+		}
+		return false
+	})
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("cut after %v, before send_timeout", d)
+	}
+	if s := th.Stats(); s.SendFail != 1 {
+		t.Errorf("SendFail = %d, want 1", s.SendFail)
+	}
+	th.SendToClient(otherID, []byte("still here"))
+	if got := other.read(); got != "still here" {
+		t.Errorf("other client got %q", got)
+	}
+}
