@@ -32,7 +32,7 @@
 //	401 {"error":"unauthorized"}     no or wrong token (with WWW-Authenticate: Bearer)
 //	404 {"error":"..."}              unknown method, or unknown client id where one is needed
 //	405 {"error":"..."}              not POST (with Allow: POST)
-//	413 {"error":"..."}              body over MaxBytes
+//	413 {"error":"..."}              body over MaxBodyBytes
 //	415 {"error":"..."}              a Content-Type that is not JSON (none at all is fine)
 //
 // The batch endpoint runs every call in order, even after one failed,

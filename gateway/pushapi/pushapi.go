@@ -20,16 +20,16 @@ type Options struct {
 	// required; leading or trailing white space is refused, as it is
 	// almost always the newline at the end of a secret file.
 	Secret string
-	// MaxBytes bounds a request body; a longer one is answered 413.
+	// MaxBodyBytes bounds a request body; a longer one is answered 413.
 	// Zero means 1 MiB.
-	MaxBytes int64
+	MaxBodyBytes int64
 	// Logger receives each call at Debug and each failure at Info. Nil
 	// discards them.
 	Logger *slog.Logger
 }
 
-// DefaultMaxBytes is the body limit when Options.MaxBytes is zero.
-const DefaultMaxBytes = 1 << 20
+// DefaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
 
 // maxBatch bounds the calls of one batch request.
 const maxBatch = 1000
@@ -42,8 +42,8 @@ func (o Options) Validate() error {
 	} else if strings.TrimSpace(o.Secret) != o.Secret {
 		errs = append(errs, errors.New("pushapi: secret has leading or trailing white space"))
 	}
-	if o.MaxBytes < 0 {
-		errs = append(errs, errors.New("pushapi: max bytes is negative"))
+	if o.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("pushapi: max body bytes is negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -82,12 +82,12 @@ func New(hub *gateway.Hub, opts Options) (*Server, error) {
 	s := &Server{
 		hub:       hub,
 		secretSum: sha256.Sum256([]byte(opts.Secret)),
-		maxBytes:  opts.MaxBytes,
+		maxBytes:  opts.MaxBodyBytes,
 		log:       opts.Logger,
 		known:     make(map[string]bool),
 	}
 	if s.maxBytes == 0 {
-		s.maxBytes = DefaultMaxBytes
+		s.maxBytes = DefaultMaxBodyBytes
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

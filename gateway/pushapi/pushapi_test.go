@@ -214,7 +214,7 @@ func TestTokenCompareOnDigests(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	e := start(t, Options{MaxBytes: 256})
+	e := start(t, Options{MaxBodyBytes: 256})
 	p := e.connect(t, "text")
 	missing := "7f00000100000000ffff"
 	for _, tc := range []struct {
@@ -340,7 +340,7 @@ func TestNewValidates(t *testing.T) {
 		{"ok", hub, Options{Secret: "x"}, ""},
 		{"no secret", hub, Options{}, "secret is required"},
 		{"secret with newline", hub, Options{Secret: "abc\n"}, "white space"},
-		{"negative max", hub, Options{Secret: "x", MaxBytes: -1}, "negative"},
+		{"negative max", hub, Options{Secret: "x", MaxBodyBytes: -1}, "negative"},
 		{"nil hub", nil, Options{Secret: "x"}, "hub is nil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
