@@ -67,7 +67,7 @@ func (c *Config) Validate() error {
 		{"gateway.websocket_listen", c.Gateway.WebSocketListen},
 		{"gateway.push_api.listen", c.Gateway.PushAPI.Listen},
 	} {
-		if l.addr == "" {
+		if l.addr == "" || strings.HasSuffix(l.addr, ":0") { // port 0: any free port, never a clash
 			continue
 		}
 		if prev, ok := addrs[l.addr]; ok && l.key != "listen.http" { // listen.http is reported above

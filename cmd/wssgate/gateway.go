@@ -11,9 +11,12 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/gateway/pushapi"
+	"github.com/wssgate/wssgate/gateway/webhook"
 	"github.com/wssgate/wssgate/proxy"
 )
 
@@ -29,6 +32,9 @@ type gatewayServer struct {
 	textLn net.Listener // nil when text_listen is ""
 	wsLn   net.Listener // nil when websocket_listen is ""
 	ws     *http.Server
+	apiLn  net.Listener // nil when the push API is off
+	api    *pushapi.Server
+	hook   *webhook.Handler // nil unless events is webhook
 }
 
 // newGateway builds the hub and opens the gateway's listeners. trusted
@@ -43,14 +49,34 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 	}
 	var handler gateway.Handler
 	var chat *gateway.Chat
+	var hook *webhook.Handler
 	switch gc.EventsMode() {
 	case "chat":
 		chat = &gateway.Chat{}
 		handler = chat
 	case "none":
 		handler = gateway.NopHandler{}
-	default:
-		return nil, fmt.Errorf("gateway.events: %q is not available yet", gc.EventsMode())
+	case "webhook":
+		w := gc.Webhook
+		secret, err := readSecret("gateway.webhook", w.Secret, w.SecretFile, w.SecretEnv)
+		if err != nil {
+			return nil, err
+		}
+		retries := w.RetryCount()
+		if retries == 0 {
+			retries = -1 // webhook.Options: 0 means the default, negative none
+		}
+		if hook, err = webhook.New(webhook.Options{URL: w.URL, Secret: secret, Timeout: w.Timeout, Retries: retries, Logger: log}); err != nil {
+			return nil, fmt.Errorf("gateway.webhook: %w", err)
+		}
+		handler = hook
+		// A client's reader waits for its webhook delivery; a delivery that
+		// can outlast the heartbeat limit closes talking clients.
+		worst := time.Duration(w.RetryCount()+1)*w.Timeout + time.Duration(w.RetryCount())*2*time.Second
+		if interval > 0 && limit > 0 && worst >= interval*time.Duration(limit) {
+			log.Warn("a webhook delivery with all its retries can last longer than the heartbeat allows silence; clients may be closed while their event is retried",
+				"webhook_worst_case", worst, "heartbeat_limit", interval*time.Duration(limit))
+		}
 	}
 	hub := gateway.New(gateway.Options{
 		Node:                 node,
@@ -66,6 +92,9 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 	if chat != nil {
 		chat.Hub = hub
 	}
+	if hook != nil {
+		hook.SetHub(hub)
+	}
 	var trusted []netip.Prefix
 	for _, s := range cfg.TrustedProxies {
 		p, err := config.ParsePrefix(s)
@@ -74,12 +103,28 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 		}
 		trusted = append(trusted, p)
 	}
-	g = &gatewayServer{cfg: gc, log: log, hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(trusted))}
+	g = &gatewayServer{cfg: gc, log: log, hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(trusted)), hook: hook}
 	defer func() {
 		if err != nil {
 			g.closeListeners()
 		}
 	}()
+	if p := gc.PushAPI; p.Listen != "" {
+		secret, err := readSecret("gateway.push_api", p.Secret, p.SecretFile, p.SecretEnv)
+		if err != nil {
+			return nil, err
+		}
+		if secret == "" {
+			log.Info("push API off: set gateway.push_api.secret, secret_file or secret_env to turn it on")
+		} else {
+			if g.api, err = pushapi.New(hub, pushapi.Options{Secret: secret, Logger: log}); err != nil {
+				return nil, fmt.Errorf("gateway.push_api: %w", err)
+			}
+			if g.apiLn, err = net.Listen("tcp", p.Listen); err != nil {
+				return nil, fmt.Errorf("gateway.push_api.listen %s: %w", p.Listen, err)
+			}
+		}
+	}
 	if gc.TextListen != "" {
 		if g.textLn, err = net.Listen("tcp", gc.TextListen); err != nil {
 			return nil, fmt.Errorf("gateway.text_listen %s: %w", gc.TextListen, err)
@@ -121,7 +166,7 @@ func (g *gatewayServer) closeListeners() {
 	if g == nil {
 		return
 	}
-	for _, ln := range []net.Listener{g.textLn, g.wsLn} {
+	for _, ln := range []net.Listener{g.textLn, g.wsLn, g.apiLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -132,7 +177,7 @@ func (g *gatewayServer) closeListeners() {
 // It returns the first listener failure, or nil.
 func (g *gatewayServer) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	wg.Go(func() { g.hub.Run(ctx) })
 	if g.textLn != nil {
 		wg.Go(func() {
@@ -148,19 +193,34 @@ func (g *gatewayServer) run(ctx context.Context) error {
 			}
 		})
 	}
+	if g.api != nil {
+		wg.Go(func() {
+			if err := g.api.Serve(ctx, g.apiLn); err != nil {
+				errc <- fmt.Errorf("push API listener: %w", err)
+			}
+		})
+	}
 	wg.Wait()
 	close(errc)
 	return <-errc
 }
 
 // shutdown closes the listeners and sends every client close 1001,
-// waiting for them until ctx is done.
+// waiting for them until ctx is done. Their close events still go to the
+// webhook until then; deliveries still retrying are cut when ctx ends.
 func (g *gatewayServer) shutdown(ctx context.Context) error {
 	if g.ws != nil {
 		_ = g.ws.Shutdown(ctx)
 	}
 	if g.textLn != nil {
 		g.textLn.Close()
+	}
+	if g.hook != nil {
+		stop := context.AfterFunc(ctx, g.hook.Close)
+		defer func() {
+			stop()
+			g.hook.Close()
+		}()
 	}
 	return g.hub.Shutdown(ctx)
 }
@@ -190,4 +250,34 @@ func readSecret(key, value, file, env string) (string, error) {
 		return s, nil
 	}
 	return "", nil
+}
+
+// secretProblems reads the gateway's secrets as run would, so that
+// validate reports a missing file or unset variable with its line.
+func secretProblems(cfg *config.Config) error {
+	if !cfg.UsesGateway() {
+		return nil
+	}
+	var errs []error
+	check := func(key, value, file, env string) {
+		if _, err := readSecret(key, value, file, env); err != nil {
+			sub := "secret_file"
+			if env != "" {
+				sub = "secret_env"
+			}
+			ce := &config.Error{Key: key + "." + sub, Msg: strings.TrimPrefix(err.Error(), key+"."+sub+": ")}
+			if cfg.Source != nil {
+				ce.File, ce.Line = cfg.Source.File, cfg.Source.Line(ce.Key)
+			}
+			errs = append(errs, ce)
+		}
+	}
+	g := cfg.Gateway
+	if g.PushAPI.Listen != "" {
+		check("gateway.push_api", g.PushAPI.Secret, g.PushAPI.SecretFile, g.PushAPI.SecretEnv)
+	}
+	if g.EventsMode() == "webhook" {
+		check("gateway.webhook", g.Webhook.Secret, g.Webhook.SecretFile, g.Webhook.SecretEnv)
+	}
+	return errors.Join(errs...)
 }

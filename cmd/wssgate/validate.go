@@ -29,7 +29,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	defer os.RemoveAll(scratch)
 	_, tlsErr := tlsconf.New(cfg, tlsconf.Options{InternalDir: scratch})
 	_, proxyErr := proxy.New(cfg, proxy.Options{}) // routes' files, such as upstream_tls.ca_file
-	if err := errors.Join(tlsErr, proxyErr); err != nil {
+	if err := errors.Join(tlsErr, proxyErr, secretProblems(cfg)); err != nil {
 		printProblems(stderr, positioned(cfg, err))
 		return exitFail
 	}

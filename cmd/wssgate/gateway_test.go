@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/internal/testutil"
+)
+
+// TestGatewayWiring runs the server with the gateway's webhook and push
+// API on: a wss client through the edge is greeted by the app's reply
+// action, the app's joinGroup action lets a push API call reach it, and
+// every event the app receives is signed and in order.
+func TestGatewayWiring(t *testing.T) {
+	const hookSecret = "hook-secret"
+	t.Setenv("WSSGATE_TEST_PUSH_SECRET", "push-secret")
+
+	var mu sync.Mutex
+	var events []string
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mac := hmac.New(sha256.New, []byte(hookSecret))
+		mac.Write(body)
+		if r.Header.Get("X-Wssgate-Signature") != "sha256="+hex.EncodeToString(mac.Sum(nil)) {
+			t.Errorf("bad signature on %s", body)
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var ev struct {
+			Event string `json:"event"`
+			Data  string `json:"data"`
+		}
+		json.Unmarshal(body, &ev)
+		mu.Lock()
+		events = append(events, strings.TrimSpace(ev.Event+" "+ev.Data))
+		mu.Unlock()
+		if ev.Event == "connect" {
+			io.WriteString(w, `{"actions":[{"method":"joinGroup","group":"room"},{"method":"reply","data":"welcome"}]}`)
+		}
+	}))
+	defer app.Close()
+
+	dir := t.TempDir()
+	cfg, err := config.Load(writeFile(t, dir, "config.yaml", fmt.Sprintf(`
+listen: { https: "127.0.0.1:0", http: "" }
+shutdown_timeout: 5s
+gateway:
+  push_api: { listen: "127.0.0.1:0", secret_env: WSSGATE_TEST_PUSH_SECRET }
+  webhook: { url: "%s/events", secret: %q }
+sites:
+  - hosts: [localhost]
+    tls: { internal: true }
+    routes:
+      - { path: /wss, gateway: true }
+`, app.URL, hookSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := start(cfg, serverOptions{Logger: testutil.Logger(t), InternalDir: filepath.Join(dir, "internal")})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.serve(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	rootPEM, err := os.ReadFile(srv.certs.RootCertFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	addr := srv.lnTLS.Addr().String()
+	d := websocket.Dialer{
+		TLSClientConfig:  &tls.Config{RootCAs: roots},
+		HandshakeTimeout: 5 * time.Second,
+		NetDial:          func(network, _ string) (net.Conn, error) { return net.Dial(network, addr) },
+	}
+	ws, _, err := d.Dial("wss://localhost/wss", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || string(msg) != "welcome" {
+		t.Fatalf("first message %q, %v; want the app's reply action", msg, err)
+	}
+
+	push := func(token, method, body string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+srv.gateway.apiLn.Addr().String()+"/api/"+method, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("push API: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	if code, body := push("wrong", "sendToAll", `{"data":"x"}`); code != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d %s, want 401", code, body)
+	}
+	if code, body := push("push-secret", "sendToGroup", `{"group":"room","data":"to the room"}`); code != 200 || body != `{"result":1}` {
+		t.Errorf("sendToGroup: %d %s, want 200 {\"result\":1}", code, body)
+	}
+	if _, msg, err := ws.ReadMessage(); err != nil || string(msg) != "to the room" {
+		t.Fatalf("got %q, %v; want the pushed message", msg, err)
+	}
+	ws.WriteMessage(websocket.TextMessage, []byte("hi"))
+	waitEvents := func(want []string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			got := append([]string(nil), events...)
+			mu.Unlock()
+			if strings.Join(got, "|") == strings.Join(want, "|") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("app got events %q, want %q", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitEvents([]string{"connect", "websocket_connect", "message hi"})
+	// Stopping delivers the close event before the server returns.
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	done <- nil
+	waitEvents([]string{"connect", "websocket_connect", "message hi", "close"})
+}
+
+func TestValidateGatewaySecrets(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "gw.yaml", `gateway:
+  push_api:
+    secret_env: WSSGATE_TEST_UNSET_SECRET
+  webhook:
+    url: http://127.0.0.1:8000/events
+    secret_file: /nonexistent/webhook.secret
+sites:
+  - hosts: [localhost]
+    tls: { internal: true }
+    routes: [{ path: /wss, gateway: true }]
+`)
+	var stdout, stderr strings.Builder
+	if code := cmdValidate([]string{"-config", f}, &stdout, &stderr); code != exitFail {
+		t.Fatalf("validate exit %d, want %d; stderr:\n%s", code, exitFail, stderr.String())
+	}
+	for _, want := range []string{
+		f + ":3: gateway.push_api.secret_env: environment variable WSSGATE_TEST_UNSET_SECRET is not set",
+		f + ":6: gateway.webhook.secret_file: open /nonexistent/webhook.secret: no such file or directory",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
