@@ -56,6 +56,9 @@ func method(name string) func(h *Hub, c *Call) (any, error) {
 	switch name {
 	case "sendToAll":
 		return func(h *Hub, c *Call) (any, error) {
+			if c.Data == nil {
+				return nil, errEmpty("data")
+			}
 			var only []string
 			if c.ClientIDs != nil {
 				only = c.ClientIDs
@@ -64,6 +67,9 @@ func method(name string) func(h *Hub, c *Call) (any, error) {
 		}
 	case "sendToClient":
 		return func(h *Hub, c *Call) (any, error) {
+			if c.Data == nil {
+				return nil, errEmpty("data")
+			}
 			if err := need(c.ClientID, "client_id"); err != nil {
 				return nil, err
 			}
@@ -71,6 +77,9 @@ func method(name string) func(h *Hub, c *Call) (any, error) {
 		}
 	case "sendToUid":
 		return func(h *Hub, c *Call) (any, error) {
+			if c.Data == nil {
+				return nil, errEmpty("data")
+			}
 			uids := withOne(c.UIDs, c.UID)
 			if len(uids) == 0 {
 				return nil, errEmpty("uid or uids")
@@ -79,6 +88,9 @@ func method(name string) func(h *Hub, c *Call) (any, error) {
 		}
 	case "sendToGroup":
 		return func(h *Hub, c *Call) (any, error) {
+			if c.Data == nil {
+				return nil, errEmpty("data")
+			}
 			groups := withOne(c.Groups, c.Group)
 			if len(groups) == 0 {
 				return nil, errEmpty("group or groups")
@@ -197,6 +209,9 @@ func method(name string) func(h *Hub, c *Call) (any, error) {
 		}
 	case "setSession":
 		return func(h *Hub, c *Call) (any, error) {
+			if c.Session == nil {
+				return nil, errEmpty("session")
+			}
 			if err := need(c.ClientID, "client_id"); err != nil {
 				return nil, err
 			}
@@ -204,6 +219,9 @@ func method(name string) func(h *Hub, c *Call) (any, error) {
 		}
 	case "updateSession":
 		return func(h *Hub, c *Call) (any, error) {
+			if c.Session == nil {
+				return nil, errEmpty("session")
+			}
 			if err := need(c.ClientID, "client_id"); err != nil {
 				return nil, err
 			}

@@ -236,11 +236,15 @@ func TestCallErrors(t *testing.T) {
 		{Call{Method: "bindUid", ClientID: id}, ErrBadCall},
 		{Call{Method: "bindUid", ClientID: missing, UID: "u"}, ErrClientNotFound},
 		{Call{Method: "getSession", ClientID: missing}, ErrClientNotFound},
-		{Call{Method: "setSession", ClientID: missing}, ErrClientNotFound},
+		{Call{Method: "setSession", ClientID: missing, Session: Session{}}, ErrClientNotFound},
 		{Call{Method: "closeClient", ClientID: missing}, ErrClientNotFound},
 		{Call{Method: "destroyClient", ClientID: missing}, ErrClientNotFound},
 		{Call{Method: "getUidByClientId", ClientID: missing}, ErrClientNotFound},
 		{Call{Method: "ungroup"}, ErrBadCall},
+		{Call{Method: "sendToAll"}, ErrBadCall},                   // no data
+		{Call{Method: "sendToClient", ClientID: id}, ErrBadCall},  // no data
+		{Call{Method: "setSession", ClientID: id}, ErrBadCall},    // no session
+		{Call{Method: "updateSession", ClientID: id}, ErrBadCall}, // no session
 	} {
 		if _, err := th.Call(tc.call); !errors.Is(err, tc.want) {
 			t.Errorf("Call(%+v) error = %v, want %v", tc.call, err, tc.want)
