@@ -309,6 +309,10 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 	var d Disconnect
 	if !errors.Is(err, io.EOF) && !errors.As(err, &d) {
 		c.t.conn().Close()
+	} else {
+		// Flushing the close frame must not wait on a client that
+		// stopped reading, even without Run's watchdog.
+		c.t.conn().SetWriteDeadline(time.Now().Add(closeWait))
 	}
 	close(c.readDone)
 	<-c.writeDone
