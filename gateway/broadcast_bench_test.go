@@ -35,6 +35,7 @@ import (
 //	cpu-ns/delivery  server CPU (user + system) per delivered message
 //	last-ms-p50/p99  time from SendToAll until the last client has it
 //	B/conn           server heap + stacks per idle connection
+//	stack-B/conn     the goroutine stacks' part of it
 //
 // The baseline sub-benchmarks write the same frame to the same clients
 // from one goroutine with no hub at all: one write system call per
@@ -131,6 +132,7 @@ func benchBroadcast(b *testing.B, n int, baseline bool) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	perConn := float64((after.HeapInuse+after.StackInuse)-(before.HeapInuse+before.StackInuse)) / float64(n)
+	stackPerConn := float64(after.StackInuse-before.StackInuse) / float64(n)
 
 	var lasts []float64
 	cpu0 := cpuTime()
@@ -155,6 +157,7 @@ func benchBroadcast(b *testing.B, n int, baseline bool) {
 	b.ReportMetric(lasts[len(lasts)/2], "last-ms-p50")
 	b.ReportMetric(lasts[len(lasts)*99/100], "last-ms-p99")
 	b.ReportMetric(perConn, "B/conn")
+	b.ReportMetric(stackPerConn, "stack-B/conn")
 }
 
 // TestBroadcastSwarm is not a test: it is the client side of

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -32,9 +33,13 @@ func (h *Hub) WebSocketHandler(clientAddr func(*http.Request) netip.AddrPort) ht
 		hub:        h,
 		clientAddr: clientAddr,
 		upgrader: websocket.Upgrader{
-			// Zero buffer sizes reuse the HTTP server's buffers for the
-			// handshake; the hub writes frames itself afterwards.
-			CheckOrigin: func(*http.Request) bool { return true },
+			// A small read buffer of its own lets the HTTP server's 4 KiB
+			// one go; gorilla's write buffer comes from a pool only while
+			// gorilla writes (the handshake's error answers): the hub
+			// writes frames itself.
+			ReadBufferSize:  1024,
+			WriteBufferPool: &sync.Pool{},
+			CheckOrigin:     func(*http.Request) bool { return true },
 			Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 				if status == http.StatusBadRequest && r.Header.Get("Sec-Websocket-Version") != "13" {
 					w.Header().Set("Sec-WebSocket-Version", "13")
