@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,12 @@ type Options struct {
 	// Logger receives connection events at Debug and problems at Info and
 	// above. Nil discards them.
 	Logger *slog.Logger
+	// Hold is called by the WebSocket handler once a request is upgraded,
+	// before the connection is handed to goroutines of its own; the
+	// function it returns, if not nil, is called when the connection has
+	// ended. An edge that counts or logs connections passes its hook here
+	// (cmd/wssgate passes proxy.Hold). Nil means nobody needs to know.
+	Hold func(*http.Request) (done func())
 
 	// firstCounter is where client id counters start (tests of the wrap).
 	firstCounter uint32
@@ -82,6 +89,7 @@ type Hub struct {
 	pingEvery   time.Duration
 	pingLimit   int
 	pingData    *message
+	hold        func(*http.Request) func()
 	epoch       time.Time
 	writers     sync.Pool // *bufio.Writer
 	stats       hubStats
@@ -106,6 +114,7 @@ func New(opts Options) *Hub {
 		maxMessage:  opts.MaxMessageBytes,
 		pingEvery:   opts.PingInterval,
 		pingLimit:   opts.PingNotResponseLimit,
+		hold:        opts.Hold,
 		epoch:       time.Now(),
 		clients:     make(map[string]*client),
 		groups:      make(map[string]map[string]*client),

@@ -15,9 +15,10 @@ import (
 )
 
 // WebSocketHandler returns the http.Handler that upgrades requests to
-// WebSocket and serves them as clients of h. It serves each connection
-// on the calling goroutine until the connection ends, so a caller that
-// counts or logs requests sees the connection's whole life.
+// WebSocket and serves them as clients of h. Once a request is upgraded,
+// ServeHTTP hands the connection to goroutines of its own and returns,
+// which frees the HTTP server's per-connection state and the handler's
+// stack; [Options.Hold] tells an edge when the connection has ended.
 //
 // clientAddr gives the client's address for a request; nil means the
 // request's RemoteAddr. An edge mounting the handler passes the address
@@ -79,7 +80,16 @@ func (wh *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, ck := range r.Cookies() {
 		req.Cookies[ck.Name] = ck.Value
 	}
-	wh.hub.serve(c, func(info ClientInfo) { wh.hub.handler.OnWebSocketConnect(info, req) })
+	var done func()
+	if wh.hub.hold != nil {
+		done = wh.hub.hold(r)
+	}
+	go func() {
+		if done != nil {
+			defer done()
+		}
+		wh.hub.serve(c, func(info ClientInfo) { wh.hub.handler.OnWebSocketConnect(info, req) })
+	}()
 }
 
 func remoteAddr(r *http.Request) netip.AddrPort {

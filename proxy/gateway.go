@@ -8,14 +8,19 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
+	"sync/atomic"
 )
 
 // serveGateway hands a WebSocket upgrade to the in-process gateway
 // handler, after the checks every upgrade gets at the edge (method,
-// version, key, Origin, shutdown). The handler serves the connection on
-// this goroutine until it ends, so the route's connection slot and the
-// access line cover the connection's whole life.
-func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci clientInfo, rec *accessRecord) error {
+// version, key, Origin, shutdown). The gateway may serve the connection
+// on this goroutine until it ends, or take it over with [Hold] and serve
+// it on goroutines of its own (which frees the HTTP server's state for
+// the connection); either way the route's connection slot and the
+// access line cover the connection's whole life. Unless it returns
+// errDetached, the caller releases the slot.
+func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci clientInfo, rec *accessRecord, release func()) error {
 	rec.websocket = true
 	if p.gateway == nil {
 		return fmt.Errorf("%w: no gateway is configured", ErrNoUpstream)
@@ -36,12 +41,47 @@ func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci
 			addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		}
 	}
-	r = r.WithContext(context.WithValue(r.Context(), clientAddrKey{}, addr))
-	p.gateway.ServeHTTP(w, r)
+	h := &gatewayHold{rec: rec}
+	h.finish = func() {
+		release()
+		p.logAccess(rec)
+	}
+	ctx := context.WithValue(r.Context(), clientAddrKey{}, addr)
+	ctx = context.WithValue(ctx, holdKey{}, h)
+	p.gateway.ServeHTTP(w, r.WithContext(ctx))
+	if h.taken.Load() {
+		return errDetached // h.finish releases and logs when the connection ends
+	}
 	if w.hijacked {
 		rec.status = http.StatusSwitchingProtocols
 	}
 	return nil
+}
+
+// gatewayHold is a gateway connection's claim on its slot and access
+// record, taken by [Hold].
+type gatewayHold struct {
+	rec    *accessRecord
+	taken  atomic.Bool
+	once   sync.Once
+	finish func()
+}
+
+type holdKey struct{}
+
+// Hold lets the in-process gateway serve an upgraded connection after
+// its handler has returned. Called by the handler once the connection is
+// hijacked, it returns the function to call when the connection has
+// ended: the edge then gives back the connection's slot and writes its
+// access line. For a request that did not come through the edge's
+// gateway route it returns nil, and the caller needs to do nothing.
+func Hold(r *http.Request) (done func()) {
+	h, ok := r.Context().Value(holdKey{}).(*gatewayHold)
+	if !ok || !h.taken.CompareAndSwap(false, true) {
+		return nil
+	}
+	h.rec.status = http.StatusSwitchingProtocols
+	return func() { h.once.Do(h.finish) }
 }
 
 type clientAddrKey struct{}

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"io"
+	"log/slog"
+	"net/http/httptest"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -123,5 +125,70 @@ func TestClientAddrFunc(t *testing.T) {
 		if got := f(r).String(); got != tc.want {
 			t.Errorf("remote %s, X-Forwarded-For %q: got %s, want %s", tc.remote, tc.xff, got, tc.want)
 		}
+	}
+}
+
+// TestGatewayHold: a gateway that takes the connection over with Hold
+// and returns from its handler keeps the route's slot until the
+// connection ends, and the access line is written then, once, with 101.
+func TestGatewayHold(t *testing.T) {
+	cfg := siteConfig(config.Route{Path: "/wss", Gateway: true})
+	cfg.Sites[0].MaxConnections = 1
+	up := websocket.Upgrader{}
+	returned := make(chan struct{}, 4)
+	gw := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		done := Hold(r)
+		if done == nil {
+			t.Errorf("Hold returned nil for a request through the gateway route")
+			return
+		}
+		if Hold(r) != nil {
+			t.Errorf("Hold returned a second done function")
+		}
+		go func() {
+			defer done()
+			defer c.Close()
+			for {
+				mt, msg, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				c.WriteMessage(mt, msg)
+			}
+		}()
+		returned <- struct{}{}
+	})
+	var logs syncBuffer
+	cfg.SetDefaults()
+	p, err := New(cfg, Options{Gateway: gw, AccessLog: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(p)
+	srv.StartTLS()
+	defer srv.Close()
+	e := &edge{Proxy: p, srv: srv}
+
+	c, _, err := e.dial(t, "/wss", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	<-returned // the handler has returned; the connection lives on
+	echo(t, c, []byte("held"))
+	if _, resp, err := e.dial(t, "/wss", nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("second connection: %v, %v; want 503 (the slot is still held)", err, resp)
+	}
+	if strings.Contains(logs.String(), "status=101") {
+		t.Errorf("access line written before the connection ended:\n%s", logs.String())
+	}
+	c.Close()
+	waitFor(t, "the slot to be released", func() bool { return e.active.Load() == 0 })
+	waitFor(t, "the access line", func() bool { return strings.Count(logs.String(), "status=101") == 1 })
+	if r := httptest.NewRequest("GET", "/", nil); Hold(r) != nil {
+		t.Errorf("Hold outside the gateway route returned a function")
 	}
 }

@@ -155,8 +155,11 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		}
 		return err
 	case upgrade && rt.gateway:
-		defer release()
-		return p.serveGateway(w, r, rt, ci, rec)
+		err := p.serveGateway(w, r, rt, ci, rec, release)
+		if !errors.Is(err, errDetached) {
+			release()
+		}
+		return err
 	case rt.wsOnly || rt.gateway:
 		release()
 		return ErrNotWebSocket

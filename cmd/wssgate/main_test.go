@@ -325,6 +325,9 @@ func TestExampleConfigValidates(t *testing.T) {
 		text = strings.ReplaceAll(text, m[2], k)
 	}
 	text = strings.ReplaceAll(text, "./public", dir)
+	// And the gateway's secrets.
+	text = strings.ReplaceAll(text, "/etc/wssgate/webhook.secret", writeFile(t, dir, "webhook.secret", "s3cret\n"))
+	t.Setenv("WSSGATE_PUSH_SECRET", "push-secret")
 	f := writeFile(t, dir, "config.yaml", text)
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"validate", "-config", f}, &out, &out); code != 0 {
