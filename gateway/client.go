@@ -31,9 +31,9 @@ type transport interface {
 // item is one entry of a client's send queue.
 type item struct {
 	kind itemKind
-	msg  *message   // itemData
-	ctl  []byte     // itemPong payload
-	disc Disconnect // itemClose
+	msg  *message      // itemData
+	ctl  []byte        // itemPong payload
+	disc Disconnect    // itemClose
 	wait time.Duration // itemClose: how long to wait for the client's answer
 }
 

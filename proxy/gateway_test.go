@@ -3,8 +3,8 @@ package proxy
 import (
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
