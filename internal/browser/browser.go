@@ -48,8 +48,10 @@ type Options struct {
 	// from a server although no trusted CA issued them: a test server's
 	// leaf (httptest.Server.Certificate, or [Leaf] of a tls.Certificate).
 	// Each becomes an entry of --ignore-certificate-errors-spki-list (see
-	// [SPKIHash]); any other certificate still fails. Nil trusts none
-	// beyond the system's roots.
+	// [SPKIHash]); a certificate with any other key still fails. For a
+	// listed key Chromium ignores every certificate error, a name that
+	// does not match included, so a test of name checks must not rely
+	// on the browser. Nil trusts none beyond the system's roots.
 	Trust []*x509.Certificate
 
 	// HostResolverRules is passed as --host-resolver-rules, for example

@@ -66,9 +66,9 @@ func echo(ctx context.Context, wsURL string) (string, error) {
 }
 
 // TestTrust shows that Options.Trust makes Chromium accept exactly the
-// given certificate (for pages and WebSockets, by IP or by a name mapped
-// with HostResolverRules) and no other, and that without it the same
-// server is refused.
+// given certificate's key (for pages and WebSockets, by IP or by a name
+// mapped with HostResolverRules) and no other, and that without it the
+// same server is refused.
 func TestTrust(t *testing.T) {
 	trusted, leaf := tlsServer(t, "trusted", "chat.example.test", "127.0.0.1")
 	other, _ := tlsServer(t, "other", "chat.example.test", "127.0.0.1")
@@ -94,6 +94,13 @@ func TestTrust(t *testing.T) {
 		if got, err := echo(ctx, wsURL); err != nil || got != "hi" {
 			t.Errorf("WebSocket %s: got %q, %v; want the echo %q", wsURL, got, err, "hi")
 		}
+	}
+
+	// For the trusted key Chromium ignores every certificate error, the
+	// name too (Options.Trust says so): a name the certificate lacks.
+	unnamed := "https://unnamed.example.test:" + port(t, trusted) + "/"
+	if err := chromedp.Do(ctx, chromedp.Navigate(unnamed)); err != nil {
+		t.Errorf("Navigate(%s), a name the trusted certificate lacks: %v; want it accepted", unnamed, err)
 	}
 
 	// Same names, another key: refused, page and WebSocket.

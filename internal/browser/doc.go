@@ -17,7 +17,9 @@
 // The browser trusts a test server's certificate by its public key
 // ([Options.Trust], Chromium's --ignore-certificate-errors-spki-list),
 // never by ignoring certificate errors wholesale: a page or WebSocket
-// on any other certificate still fails.
+// on a certificate with any other key still fails. Names the
+// certificate holds can be mapped to loopback with
+// [Options.HostResolverRules].
 //
 // The package is test support: import it from _test.go files only.
 package browser
