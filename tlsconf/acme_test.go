@@ -3,6 +3,7 @@ package tlsconf_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -251,4 +252,41 @@ func TestRetryDelay(t *testing.T) {
 // acmeSite is a site with tls.acme for hosts.
 func acmeSite(hosts ...string) config.Site {
 	return config.Site{Hosts: hosts, TLS: config.SiteTLS{ACME: true}}
+}
+
+// TestReloadACMERestartRequired: the running ACME client cannot take a
+// new CA or new ACME hosts; Reload says so and changes nothing.
+func TestReloadACMERestartRequired(t *testing.T) {
+	ca := testutil.NewCA(t, "root")
+	file := fileSite(t, ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"static.test"}}), "static.test")
+	cacheDir := t.TempDir()
+	base := func(hosts ...string) *config.Config {
+		cfg := newConfig("1.2", file, acmeSite(hosts...))
+		cfg.TLS.ACME = config.ACME{DirectoryURL: "https://127.0.0.1:1/dir", CacheDir: cacheDir}
+		return cfg
+	}
+	cfg := base("a.example.com")
+	m := newManager(t, cfg, tlsconf.Options{})
+	otherCA := base("a.example.com")
+	otherCA.TLS.ACME.DirectoryURL = "https://127.0.0.1:2/dir"
+	tests := []struct {
+		name    string
+		cfg     *config.Config
+		wantErr error
+	}{
+		{"same", cfg, nil},
+		{"another ACME host", base("a.example.com", "b.example.com"), tlsconf.ErrRestartRequired},
+		{"another CA", otherCA, tlsconf.ErrRestartRequired},
+		{"no ACME site", newConfig("1.2", file), tlsconf.ErrRestartRequired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := m.Reload(tt.cfg); !errors.Is(err, tt.wantErr) {
+				t.Errorf("Reload: got %v, want %v", err, tt.wantErr)
+			}
+			if got := len(m.Certificates()); got != 2 {
+				t.Errorf("after Reload: %d certificates listed, want 2 (file and acme)", got)
+			}
+		})
+	}
 }

@@ -186,7 +186,11 @@ func (s *server) serve(ctx context.Context) error {
 	// stop once the listeners have.
 	certCtx, stopCerts := context.WithCancel(context.Background())
 	var certWG sync.WaitGroup
-	certWG.Go(func() { _ = s.certs.Run(certCtx) })
+	certWG.Go(func() {
+		if err := s.certs.Run(certCtx); err != nil {
+			s.log.Error("certificate manager stopped", "err", err)
+		}
+	})
 	if s.reload != nil {
 		certWG.Go(func() { reloadOnSignal(certCtx, s.reload, s.certs, s.log) })
 	}
