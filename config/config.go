@@ -24,6 +24,10 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Log selects the log format and level.
 	Log Log `yaml:"log"`
+	// Gateway configures the bundled GatewayWorker-style gateway: its own
+	// listeners, heartbeats, limits, push API and business events. Edge
+	// routes reach it with gateway: true.
+	Gateway Gateway `yaml:"gateway"`
 	// Sites are the virtual hosts served, picked by SNI and Host. The first
 	// site's certificate is also served to clients that send no SNI or an
 	// unknown name. At least one site is required.
@@ -140,7 +144,7 @@ type SiteTLS struct {
 }
 
 // Route maps a path prefix to exactly one kind of handler: Upstreams,
-// Root or Respond.
+// Gateway, Root, Respond or ChatPage.
 type Route struct {
 	// Path is the prefix matched on segment boundaries: "/wss" matches
 	// "/wss" and "/wss/x" but not "/wssx". "/" matches every path.
@@ -159,6 +163,13 @@ type Route struct {
 	// another Origin gets 403. Empty accepts any. A request without an
 	// Origin header (not a browser) is accepted.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// Gateway serves the route's WebSocket upgrades with the bundled
+	// gateway, in process (no loopback hop). AllowedOrigins, limits and
+	// access logs apply as for upstreams. Plain requests get 426.
+	Gateway bool `yaml:"gateway"`
+	// ChatPage serves the bundled chat demo page, which connects to the
+	// gateway at /wss on the same host.
+	ChatPage bool `yaml:"chat_page"`
 	// Root serves static files from this directory. The request path
 	// (after StripPrefix) is looked up under it. Directory listings and
 	// dot-files are never served.
@@ -191,6 +202,87 @@ type Route struct {
 	// a pong) for this long; used only with PingInterval. Default three
 	// times PingInterval.
 	PingTimeout time.Duration `yaml:"ping_timeout"`
+}
+
+// Gateway configures the bundled gateway. Its keys are a contract with
+// GatewayWorker users: ping_interval, ping_not_response_limit and
+// ping_data mean what pingInterval, pingNotResponseLimit and pingData
+// mean there.
+type Gateway struct {
+	// TextListen is the TCP address of the text protocol (one message per
+	// line, as telnet sends it). Empty, the default, turns it off.
+	TextListen string `yaml:"text_listen"`
+	// WebSocketListen is an optional plain ws:// listener of the gateway's
+	// own, for a gateway behind another proxy. Edge routes do not need it.
+	// Empty, the default, turns it off.
+	WebSocketListen string `yaml:"websocket_listen"`
+	// Node is the address written into client ids (IPv4 and port, as
+	// GatewayWorker writes its inner address); each node of a cluster
+	// needs its own. Default: push_api.listen when it is an IPv4 address,
+	// else 127.0.0.1:0.
+	Node string `yaml:"node"`
+	// PingInterval is how often every client is sent PingData (and
+	// WebSocket clients a ping frame). Default 25s; 0s turns heartbeats
+	// off.
+	PingInterval *time.Duration `yaml:"ping_interval"`
+	// PingNotResponseLimit closes a client from which nothing (message or
+	// pong) arrived for PingInterval × this many. Default 2; 0 means the
+	// server only sends and never closes for silence.
+	PingNotResponseLimit *int `yaml:"ping_not_response_limit"`
+	// PingData is the message sent every PingInterval. Default
+	// '{"type":"ping"}'; "" sends none (WebSocket pings still go out).
+	PingData *string `yaml:"ping_data"`
+	// SendQueue is how many messages may wait for one client before it is
+	// dropped as too slow (counted as send_fail). Default 1024.
+	SendQueue int `yaml:"send_queue"`
+	// SendTimeout drops a client whose socket accepts nothing for this
+	// long (counted as send_fail). Default 10s.
+	SendTimeout time.Duration `yaml:"send_timeout"`
+	// MaxMessageBytes bounds one message from a client; a longer one
+	// closes it (1009). Default 1048576.
+	MaxMessageBytes int64 `yaml:"max_message_bytes"`
+	// Events picks the business logic: "chat" (the built-in demo chat),
+	// "webhook" (POST each event to Webhook.URL) or "none" (clients are
+	// only pushed to). Default: "webhook" when Webhook.URL is set, else
+	// "chat".
+	Events string `yaml:"events"`
+	// PushAPI is the HTTP API other applications push through.
+	PushAPI PushAPI `yaml:"push_api"`
+	// Webhook is where business events are POSTed.
+	Webhook Webhook `yaml:"webhook"`
+}
+
+// PushAPI configures the push API listener. It runs when the gateway is
+// in use, Listen is set and a secret is given by exactly one of Secret,
+// SecretFile or SecretEnv.
+type PushAPI struct {
+	// Listen is the API's address. Default "127.0.0.1:9181"; "" turns the
+	// API off.
+	Listen string `yaml:"listen"`
+	// Secret is the bearer token callers send.
+	Secret string `yaml:"secret"`
+	// SecretFile is a file holding the token (surrounding space trimmed).
+	SecretFile string `yaml:"secret_file"`
+	// SecretEnv names an environment variable holding the token.
+	SecretEnv string `yaml:"secret_env"`
+}
+
+// Webhook configures event delivery to an application.
+type Webhook struct {
+	// URL receives each event as a JSON POST. Empty turns webhooks off.
+	URL string `yaml:"url"`
+	// Secret signs each body (HMAC-SHA256, X-Wssgate-Signature header).
+	// Exactly one of Secret, SecretFile or SecretEnv is required with URL.
+	Secret string `yaml:"secret"`
+	// SecretFile is a file holding the signing secret.
+	SecretFile string `yaml:"secret_file"`
+	// SecretEnv names an environment variable holding the signing secret.
+	SecretEnv string `yaml:"secret_env"`
+	// Timeout bounds one delivery attempt. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times a failed delivery (network error or 5xx)
+	// is retried, with backoff. Default 3; 4xx answers are not retried.
+	Retries *int `yaml:"retries"`
 }
 
 // Respond is a fixed response (nginx "return").
@@ -236,7 +328,74 @@ func Default() Config {
 			SendTimeout:      60 * time.Second,
 		},
 		Log: Log{Format: "text", Level: "info"},
+		Gateway: Gateway{
+			SendQueue:       1024,
+			SendTimeout:     10 * time.Second,
+			MaxMessageBytes: 1 << 20,
+			PushAPI:         PushAPI{Listen: "127.0.0.1:9181"},
+			Webhook:         Webhook{Timeout: 5 * time.Second},
+		},
 	}
+}
+
+// Default values of the gateway keys that are pointers, so that an
+// explicit zero can be told from a key left out.
+const (
+	DefaultPingInterval         = 25 * time.Second
+	DefaultPingNotResponseLimit = 2
+	DefaultPingData             = `{"type":"ping"}`
+	DefaultWebhookRetries       = 3
+)
+
+// PingSettings returns the heartbeat settings with defaults applied.
+func (g Gateway) PingSettings() (interval time.Duration, limit int, data string) {
+	interval, limit, data = DefaultPingInterval, DefaultPingNotResponseLimit, DefaultPingData
+	if g.PingInterval != nil {
+		interval = *g.PingInterval
+	}
+	if g.PingNotResponseLimit != nil {
+		limit = *g.PingNotResponseLimit
+	}
+	if g.PingData != nil {
+		data = *g.PingData
+	}
+	return interval, limit, data
+}
+
+// EventsMode returns Events with its default applied.
+func (g Gateway) EventsMode() string {
+	switch {
+	case g.Events != "":
+		return g.Events
+	case g.Webhook.URL != "":
+		return "webhook"
+	default:
+		return "chat"
+	}
+}
+
+// RetryCount returns Retries with its default applied.
+func (w Webhook) RetryCount() int {
+	if w.Retries == nil {
+		return DefaultWebhookRetries
+	}
+	return *w.Retries
+}
+
+// UsesGateway reports whether anything reaches the gateway: a route with
+// gateway: true, or one of its own listeners.
+func (c *Config) UsesGateway() bool {
+	if c.Gateway.TextListen != "" || c.Gateway.WebSocketListen != "" {
+		return true
+	}
+	for _, s := range c.Sites {
+		for _, r := range s.Routes {
+			if r.Gateway {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // SetDefaults fills zero fields of c and its sites and routes with their
@@ -270,6 +429,15 @@ func (c *Config) SetDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = d.Log.Level
 	}
+	g := &c.Gateway
+	if g.SendQueue == 0 {
+		g.SendQueue = d.Gateway.SendQueue
+	}
+	setDuration(&g.SendTimeout, d.Gateway.SendTimeout)
+	if g.MaxMessageBytes == 0 {
+		g.MaxMessageBytes = d.Gateway.MaxMessageBytes
+	}
+	setDuration(&g.Webhook.Timeout, d.Gateway.Webhook.Timeout)
 	for i := range c.Sites {
 		for j := range c.Sites[i].Routes {
 			r := &c.Sites[i].Routes[j]

@@ -114,7 +114,28 @@ func TestParseErrors(t *testing.T) {
 		{"mixed families", site + "      - path: /wss\n        upstreams: [\"ws://127.0.0.1:1\", \"http://127.0.0.1:2\"]\n",
 			[]string{`bad.yaml:6: sites[0].routes[0].upstreams[1]: mixes ws/wss and http/https upstreams in one route`}},
 		{"two kinds", site + "      - path: /\n        root: .\n        upstreams: [\"http://127.0.0.1:2\"]\n",
-			[]string{`bad.yaml:5: sites[0].routes[0]: give exactly one of upstreams, root or respond`}},
+			[]string{`bad.yaml:5: sites[0].routes[0]: give exactly one of upstreams, gateway, root, respond or chat_page`}},
+		{"gateway and upstreams", site + "      - path: /wss\n        gateway: true\n        upstreams: [\"ws://127.0.0.1:1\"]\n",
+			[]string{`bad.yaml:5: sites[0].routes[0]: give exactly one of upstreams, gateway, root, respond or chat_page`}},
+		{"gateway with headers", site + "      - path: /wss\n        gateway: true\n        headers: {X-A: b}\n",
+			[]string{`bad.yaml:7: sites[0].routes[0].headers: applies to upstreams, not to gateway: true`}},
+		{"gateway events", "gateway:\n  events: chatty\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.events: want chat, webhook or none, got "chatty"`}},
+		{"webhook events without url", "gateway:\n  events: webhook\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.events: webhook needs gateway.webhook.url`}},
+		{"webhook without secret", "gateway:\n  webhook:\n    url: http://127.0.0.1:8000/events\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.webhook.secret: required (or secret_file, or secret_env)`}},
+		{"webhook bad url", "gateway:\n  webhook:\n    url: 127.0.0.1:8000\n    secret: s\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:3: gateway.webhook.url: want an http:// or https:// URL, got "127.0.0.1:8000"`}},
+		{"two push secrets", "gateway:\n  push_api:\n    secret: a\n    secret_env: B\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.push_api: give only one of secret, secret_file or secret_env`}},
+		{"gateway negative limit and bad node", "gateway:\n  ping_not_response_limit: -1\n  node: \"[::1]:2900\"\n" + site + "      - {path: /, root: .}\n",
+			[]string{
+				`bad.yaml:3: gateway.node: want an IPv4 address and port such as 10.0.0.5:2900, got "[::1]:2900"`,
+				`bad.yaml:2: gateway.ping_not_response_limit: must not be negative`,
+			}},
+		{"gateway listener clash", "listen:\n  https: \"127.0.0.1:8443\"\ngateway:\n  text_listen: \"127.0.0.1:8443\"\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:4: gateway.text_listen: same address as listen.https`}},
 		{"duplicate path", site + "      - {path: /, root: .}\n      - {path: /, root: ..}\n",
 			[]string{`bad.yaml:6: sites[0].routes[1].path: path "/" is already routed by routes[0]`}},
 		{"bad origin", site + "      - path: /wss\n        upstreams: [\"ws://127.0.0.1:1\"]\n        allowed_origins: [chat.example.com]\n",
@@ -201,5 +222,46 @@ func TestParsePrefix(t *testing.T) {
 		if err != nil || got.String() != tt.want {
 			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// TestGatewayDefaults: a key left out takes its default, while an
+// explicit zero (heartbeats off, only send, no ping data) is kept.
+func TestGatewayDefaults(t *testing.T) {
+	const site = "sites:\n  - hosts: [a.example]\n    tls: {internal: true}\n    routes: [{path: /wss, gateway: true}]\n"
+	for _, tc := range []struct {
+		name, yaml     string
+		interval       time.Duration
+		limit          int
+		data, events   string
+		retries, queue int
+	}{
+		{"left out", site, 25 * time.Second, 2, `{"type":"ping"}`, "chat", 3, 1024},
+		{"explicit zeros", "gateway:\n  ping_interval: 0s\n  ping_not_response_limit: 0\n  ping_data: \"\"\n  events: none\n  webhook: {retries: 0}\n" + site, 0, 0, "", "none", 0, 1024},
+		{"webhook implied", "gateway:\n  send_queue: 8\n  webhook: {url: \"http://127.0.0.1:1/e\", secret: s}\n" + site, 25 * time.Second, 2, `{"type":"ping"}`, "webhook", 3, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("g.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := cfg.Gateway
+			interval, limit, data := g.PingSettings()
+			if interval != tc.interval || limit != tc.limit || data != tc.data {
+				t.Errorf("PingSettings() = %v, %d, %q; want %v, %d, %q", interval, limit, data, tc.interval, tc.limit, tc.data)
+			}
+			if got := g.EventsMode(); got != tc.events {
+				t.Errorf("EventsMode() = %q, want %q", got, tc.events)
+			}
+			if got := g.Webhook.RetryCount(); got != tc.retries {
+				t.Errorf("RetryCount() = %d, want %d", got, tc.retries)
+			}
+			if g.SendQueue != tc.queue || g.PushAPI.Listen != "127.0.0.1:9181" {
+				t.Errorf("send_queue %d, push_api.listen %q", g.SendQueue, g.PushAPI.Listen)
+			}
+			if !cfg.UsesGateway() {
+				t.Errorf("UsesGateway() = false with a gateway route")
+			}
+		})
 	}
 }

@@ -58,6 +58,23 @@ func (c *Config) Validate() error {
 	default:
 		p.add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
+	c.Gateway.validate(p)
+	addrs := map[string]string{} // listen address → its key
+	for _, l := range []struct{ key, addr string }{
+		{"listen.https", c.Listen.HTTPS},
+		{"listen.http", c.Listen.HTTP},
+		{"gateway.text_listen", c.Gateway.TextListen},
+		{"gateway.websocket_listen", c.Gateway.WebSocketListen},
+		{"gateway.push_api.listen", c.Gateway.PushAPI.Listen},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		if prev, ok := addrs[l.addr]; ok && l.key != "listen.http" { // listen.http is reported above
+			p.add(l.key, "same address as %s", prev)
+		}
+		addrs[l.addr] = l.key
+	}
 	if len(c.Sites) == 0 {
 		p.add("sites", "at least one site is required")
 	}
@@ -69,6 +86,71 @@ func (c *Config) Validate() error {
 		c.TLS.ACME.validate(p)
 	}
 	return p.err()
+}
+
+func (g *Gateway) validate(p *problems) {
+	checkAddr(p, "gateway.text_listen", g.TextListen, true)
+	checkAddr(p, "gateway.websocket_listen", g.WebSocketListen, true)
+	checkAddr(p, "gateway.push_api.listen", g.PushAPI.Listen, true)
+	if g.Node != "" {
+		if ap, err := netip.ParseAddrPort(g.Node); err != nil || !ap.Addr().Unmap().Is4() {
+			p.add("gateway.node", "want an IPv4 address and port such as 10.0.0.5:2900, got %q", g.Node)
+		}
+	}
+	if g.PingInterval != nil {
+		checkDurations(p, []namedDuration{{"gateway.ping_interval", *g.PingInterval}})
+	}
+	if g.PingNotResponseLimit != nil && *g.PingNotResponseLimit < 0 {
+		p.add("gateway.ping_not_response_limit", "must not be negative")
+	}
+	if g.SendQueue < 0 {
+		p.add("gateway.send_queue", "must be positive")
+	}
+	if g.MaxMessageBytes < 0 {
+		p.add("gateway.max_message_bytes", "must be positive")
+	}
+	checkDurations(p, []namedDuration{
+		{"gateway.send_timeout", g.SendTimeout},
+		{"gateway.webhook.timeout", g.Webhook.Timeout},
+	})
+	switch g.Events {
+	case "", "chat", "none":
+	case "webhook":
+		if g.Webhook.URL == "" {
+			p.add("gateway.events", "webhook needs gateway.webhook.url")
+		}
+	default:
+		p.add("gateway.events", "want chat, webhook or none, got %q", g.Events)
+	}
+	checkSecret(p, "gateway.push_api", g.PushAPI.Secret, g.PushAPI.SecretFile, g.PushAPI.SecretEnv, false)
+	w := g.Webhook
+	if w.URL != "" {
+		u, err := url.Parse(w.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("gateway.webhook.url", "want an http:// or https:// URL, got %q", w.URL)
+		}
+		checkSecret(p, "gateway.webhook", w.Secret, w.SecretFile, w.SecretEnv, true)
+	}
+	if w.Retries != nil && (*w.Retries < 0 || *w.Retries > 10) {
+		p.add("gateway.webhook.retries", "want 0 to 10, got %d", *w.Retries)
+	}
+}
+
+// checkSecret allows at most one of a secret's three sources, and
+// requires one when required is set.
+func checkSecret(p *problems, key, secret, file, env string, required bool) {
+	n := 0
+	for _, v := range []string{secret, file, env} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		p.add(key, "give only one of secret, secret_file or secret_env")
+	case n == 0 && required:
+		p.add(key+".secret", "required (or secret_file, or secret_env)")
+	}
 }
 
 func (s *Site) validate(p *problems, key string, owner map[string]string) {
@@ -135,13 +217,16 @@ func (r *Route) validate(p *problems, key string) {
 		p.add(key+".path", "must be a plain, clean path prefix such as /wss or /static/, got %q", r.Path)
 	}
 	kinds := 0
-	for _, set := range []bool{len(r.Upstreams) > 0, r.Root != "", r.Respond != nil} {
+	for _, set := range []bool{len(r.Upstreams) > 0, r.Gateway, r.Root != "", r.Respond != nil, r.ChatPage} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		p.add(key, "give exactly one of upstreams, root or respond")
+		p.add(key, "give exactly one of upstreams, gateway, root, respond or chat_page")
+	}
+	if r.Gateway && len(r.Headers) > 0 {
+		p.add(key+".headers", "applies to upstreams, not to gateway: true")
 	}
 	secure := false
 	for i, u := range r.Upstreams {

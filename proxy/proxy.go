@@ -25,6 +25,11 @@ type Options struct {
 	AccessLog *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Gateway serves the WebSocket upgrades of routes with gateway: true,
+	// in process. Nil makes those upgrades fail with 502.
+	Gateway http.Handler
+	// ChatPage serves routes with chat_page: true. Nil makes them 404.
+	ChatPage http.Handler
 }
 
 // Proxy is the edge's http.Handler: it picks a site by Host, a route by
@@ -44,6 +49,8 @@ type Proxy struct {
 	active  atomic.Int64 // requests and streams being handled
 	streams registry
 	buffers *bufferPool
+	gateway http.Handler
+	chat    http.Handler
 }
 
 // New builds a Proxy for cfg, which must have passed validation (as
@@ -55,6 +62,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		access:  opts.AccessLog,
 		now:     opts.Now,
 		buffers: newBufferPool(),
+		gateway: opts.Gateway,
+		chat:    opts.ChatPage,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -145,7 +154,10 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 			release()
 		}
 		return err
-	case rt.wsOnly:
+	case upgrade && rt.gateway:
+		defer release()
+		return p.serveGateway(w, r, rt, ci, rec)
+	case rt.wsOnly || rt.gateway:
 		release()
 		return ErrNotWebSocket
 	default:

@@ -100,11 +100,18 @@ type edge struct {
 
 func newEdge(t *testing.T, cfg *config.Config) *edge {
 	t.Helper()
+	return newEdgeWith(t, cfg, Options{})
+}
+
+// newEdgeWith is newEdge with Options (loggers are the test's).
+func newEdgeWith(t *testing.T, cfg *config.Config, opts Options) *edge {
+	t.Helper()
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	p, err := New(cfg, Options{Logger: testutil.Logger(t), AccessLog: testutil.Logger(t)})
+	opts.Logger, opts.AccessLog = testutil.Logger(t), testutil.Logger(t)
+	p, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -43,6 +43,7 @@ type route struct {
 
 	pool    *pool       // upstreams; nil for root and respond routes
 	wsOnly  bool        // ws:// or wss:// upstreams
+	gateway bool        // upgrades go to the in-process gateway
 	upTLS   *tls.Config // for https:// upstreams of plain HTTP requests
 	stream  streamOptions
 	handler http.Handler // plain HTTP: reverse proxy, files or fixed response
@@ -113,6 +114,13 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 		rt.headers.Set(k, v)
 	}
 	switch {
+	case rc.Gateway:
+		rt.gateway = true
+	case rc.ChatPage:
+		rt.handler = p.chat
+		if rt.handler == nil {
+			rt.handler = http.NotFoundHandler()
+		}
 	case rc.Respond != nil:
 		rt.handler = respondHandler(*rc.Respond)
 	case rc.Root != "":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -157,8 +158,12 @@ func TestDefaultConfig(t *testing.T) {
 	if got, want := cfg.Listen.HTTPS, "127.0.0.1:8443"; got != want {
 		t.Errorf("default listen.https = %q, want %q", got, want)
 	}
-	// Serve it on a free port and fetch the page over real TLS.
+	if got, want := cfg.Gateway.TextListen, "127.0.0.1:8282"; got != want {
+		t.Errorf("default gateway.text_listen = %q, want %q", got, want)
+	}
+	// Serve it on free ports and fetch the page over real TLS.
 	cfg.Listen.HTTPS = "127.0.0.1:0"
+	cfg.Gateway.TextListen = "127.0.0.1:0"
 	srv, err := start(cfg, serverOptions{Logger: testutil.Logger(t), InternalDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -192,6 +197,59 @@ func TestDefaultConfig(t *testing.T) {
 	}
 	if got := resp.TLS.Version; got < tls.VersionTLS12 {
 		t.Errorf("negotiated TLS version %x, want ≥ 1.2", got)
+	}
+
+	// A browser-like client on wss://localhost/wss and a telnet-like one
+	// on the text port chat through the bundled gateway.
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}, HandshakeTimeout: 5 * time.Second}
+	ws, _, err := d.Dial("wss://"+srv.lnTLS.Addr().String()+"/wss", http.Header{"Origin": {"https://localhost:8443"}})
+	if err != nil {
+		t.Fatalf("dial /wss: %v", err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	readWS := func() string {
+		t.Helper()
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return string(b)
+	}
+	wsID, ok := strings.CutPrefix(readWS(), "Hello ")
+	if !ok {
+		t.Fatalf("the gateway did not greet the WebSocket client")
+	}
+	readWS() // online list
+	readWS() // own login
+	tc, err := net.Dial("tcp", srv.gateway.textLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(tc)
+	hello, _ := br.ReadString('\n')
+	textID, ok := strings.CutPrefix(strings.TrimSpace(hello), "Hello ")
+	if !ok {
+		t.Fatalf("text client got %q, want Hello <id>", hello)
+	}
+	if got := readWS(); got != textID+" login" {
+		t.Errorf("WebSocket client got %q, want %s login", got, textID)
+	}
+	fmt.Fprintf(tc, "hi from telnet\r\n")
+	if got := readWS(); got != textID+" said hi from telnet" {
+		t.Errorf("WebSocket client got %q", got)
+	}
+	ws.WriteMessage(websocket.TextMessage, []byte("hi from the browser"))
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("text client: %v", err)
+		}
+		if strings.TrimSpace(line) == wsID+" said hi from the browser" {
+			break
+		}
 	}
 }
 

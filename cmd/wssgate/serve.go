@@ -101,6 +101,7 @@ type server struct {
 	lnTLS   net.Listener
 	lnHTTP  net.Listener
 	reload  <-chan os.Signal
+	gateway *gatewayServer // nil when nothing reaches the gateway
 }
 
 // start builds TLS and the proxy from cfg and opens the listeners. Any
@@ -116,11 +117,20 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, positioned(cfg, err)
 	}
-	px, err := proxy.New(cfg, proxy.Options{Logger: log, AccessLog: opts.AccessLog})
+	var gw *gatewayServer
+	popts := proxy.Options{Logger: log, AccessLog: opts.AccessLog}
+	if cfg.UsesGateway() {
+		if gw, err = newGateway(cfg, log); err != nil {
+			return nil, err
+		}
+		popts.Gateway = gw.handler
+	}
+	px, err := proxy.New(cfg, popts)
 	if err != nil {
+		gw.closeListeners()
 		return nil, positioned(cfg, err)
 	}
-	s := &server{cfg: cfg, log: log, certs: certs, proxy: px, reload: opts.Reload}
+	s := &server{cfg: cfg, log: log, certs: certs, proxy: px, reload: opts.Reload, gateway: gw}
 	lim := cfg.Limits
 	s.https = &http.Server{
 		Handler:           px,
@@ -133,11 +143,13 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
 	}
 	if s.lnTLS, err = net.Listen("tcp", cfg.Listen.HTTPS); err != nil {
+		gw.closeListeners()
 		return nil, fmt.Errorf("listen.https %s: %w", cfg.Listen.HTTPS, err)
 	}
 	if cfg.Listen.HTTP != "" {
 		if s.lnHTTP, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
 			s.lnTLS.Close()
+			gw.closeListeners()
 			return nil, fmt.Errorf("listen.http %s: %w", cfg.Listen.HTTP, err)
 		}
 		s.httpSrv = &http.Server{
@@ -177,7 +189,7 @@ func setMaxConnections(cfg *config.Config, limit uint64, log *slog.Logger) {
 // close, every WebSocket client gets close 1001, and what has not ended
 // within shutdown_timeout is closed.
 func (s *server) serve(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.https.ServeTLS(s.lnTLS, "", "") }()
 	if s.httpSrv != nil {
 		go func() { errc <- s.httpSrv.Serve(s.lnHTTP) }()
@@ -198,6 +210,19 @@ func (s *server) serve(ctx context.Context) error {
 		stopCerts()
 		certWG.Wait()
 	}()
+	gwCtx, stopGateway := context.WithCancel(context.Background())
+	defer stopGateway()
+	gwDone := make(chan struct{})
+	if s.gateway != nil {
+		go func() {
+			defer close(gwDone)
+			if err := s.gateway.run(gwCtx); err != nil {
+				errc <- err
+			}
+		}()
+	} else {
+		close(gwDone)
+	}
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -212,10 +237,19 @@ func (s *server) serve(ctx context.Context) error {
 	if s.httpSrv != nil {
 		wg.Go(func() { _ = s.httpSrv.Shutdown(sctx) })
 	}
+	if s.gateway != nil {
+		wg.Go(func() {
+			if err := s.gateway.shutdown(sctx); err != nil {
+				s.log.Warn("shutdown timeout: closed gateway clients that were still open", "err", err)
+			}
+		})
+	}
 	if err := s.proxy.Shutdown(sctx); err != nil {
 		s.log.Warn("shutdown timeout: closed streams that were still open", "err", err)
 	}
 	wg.Wait()
+	stopGateway()
+	<-gwDone
 	s.log.Info("stopped")
 	return runErr
 }
@@ -232,9 +266,13 @@ func (s *server) announce(w io.Writer) {
 				target = strings.Join(rt.Upstreams, ", ")
 			case rt.Respond != nil:
 				target = fmt.Sprintf("fixed response %d", rt.Respond.Status)
+			case rt.Gateway:
+				target = "bundled gateway"
+			case rt.ChatPage:
+				target = "chat page"
 			}
 			scheme := "https"
-			if rt.IsWebSocketOnly() {
+			if rt.IsWebSocketOnly() || rt.Gateway {
 				scheme = "wss"
 			}
 			fmt.Fprintf(w, "  %s://%s%s%s -> %s\n", scheme, site.Hosts[0], portSuffix(s.lnTLS.Addr()), rt.Path, target)
@@ -242,6 +280,15 @@ func (s *server) announce(w io.Writer) {
 	}
 	if s.lnHTTP != nil {
 		fmt.Fprintf(w, "  http://%s redirects to https\n", displayAddr(s.lnHTTP.Addr().String()))
+	}
+	if g := s.gateway; g != nil {
+		if g.textLn != nil {
+			host, port, _ := net.SplitHostPort(g.textLn.Addr().String())
+			fmt.Fprintf(w, "  gateway text protocol on %s (try: telnet %s %s)\n", g.textLn.Addr(), host, port)
+		}
+		if g.wsLn != nil {
+			fmt.Fprintf(w, "  gateway WebSocket on ws://%s\n", g.wsLn.Addr())
+		}
 	}
 	if root := s.certs.RootCertFile(); root != "" {
 		fmt.Fprintf(w, "  local certificate authority: %s (trust it to silence browser warnings)\n", root)

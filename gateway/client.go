@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// transport is how the hub meets a connection, whatever its protocol.
+// The hub calls readMessage from the reader goroutine only, and the write
+// methods from the writer goroutine only.
+type transport interface {
+	// kind is "websocket" or "text".
+	kind() string
+	// conn is the underlying connection, for deadlines and Close.
+	conn() net.Conn
+	// readMessage returns the next message. The data is valid until the
+	// next call. A clean end by the client (close frame, EOF) is io.EOF.
+	readMessage() ([]byte, error)
+	// write encodes one queued item into w.
+	write(w *bufio.Writer, it item) error
+	// closed is called after a close item was written: it ends the
+	// connection gracefully (half-close or wait for the client's close
+	// frame), bounded by the given deadline.
+	closed(deadline time.Time)
+}
+
+// item is one entry of a client's send queue.
+type item struct {
+	kind itemKind
+	msg  *message   // itemData
+	ctl  []byte     // itemPong payload
+	disc Disconnect // itemClose
+	wait time.Duration // itemClose: how long to wait for the client's answer
+}
+
+type itemKind uint8
+
+const (
+	itemData  itemKind = iota // an application message
+	itemPing                  // a WebSocket ping (ignored by text)
+	itemPong                  // a WebSocket pong answering the client's ping
+	itemClose                 // the last item: a close frame, then the end
+)
+
+type clientState uint8
+
+const (
+	stateOpen    clientState = iota
+	stateClosing             // a close item is queued, or the connection is being cut
+	stateClosed              // the reader has ended
+)
+
+// closeWait bounds the wait for the client's answer to a close frame.
+const closeWait = 5 * time.Second
+
+// client is one connection in the hub.
+type client struct {
+	id   string
+	hub  *Hub
+	addr netip.AddrPort
+	t    transport
+
+	// Guarded by hub.mu.
+	uid    string
+	groups map[string]struct{}
+
+	smu     sync.Mutex
+	session Session
+
+	qmu   sync.Mutex
+	queue []item
+	state clientState
+	wake  chan struct{} // a token means the queue changed
+
+	lastSeen  atomic.Int64 // hub clock, nanoseconds
+	writing   atomic.Int64 // hub clock when the write in progress began; 0 = none
+	readDone  chan struct{}
+	writeDone chan struct{}
+}
+
+func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
+	c := &client{
+		hub:       h,
+		addr:      addr,
+		t:         t,
+		wake:      make(chan struct{}, 1),
+		readDone:  make(chan struct{}),
+		writeDone: make(chan struct{}),
+	}
+	c.lastSeen.Store(h.clock())
+	return c
+}
+
+func (c *client) info() ClientInfo {
+	return ClientInfo{ID: c.id, Addr: c.addr, Transport: c.t.kind()}
+}
+
+// enqueue appends it to the send queue and wakes the writer. It reports
+// false when the client is closing, or when the queue was full: then
+// the client is cut and counted as a send failure.
+func (c *client) enqueue(it item) bool {
+	c.qmu.Lock()
+	if c.state != stateOpen {
+		c.qmu.Unlock()
+		return false
+	}
+	switch {
+	case it.kind == itemClose:
+		c.state = stateClosing
+	case len(c.queue) >= c.hub.sendQueue:
+		c.state = stateClosing
+		c.qmu.Unlock()
+		c.hub.stats.sendFail.Add(1)
+		c.hub.log.Info("client too slow, disconnected", "client_id", c.id, "queued", c.hub.sendQueue)
+		c.cut()
+		return false
+	}
+	c.queue = append(c.queue, it)
+	c.qmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// close queues a close item: what is queued before it is still sent, and
+// the client's reader ends within closeWait after it was written.
+func (c *client) close(d Disconnect) bool {
+	return c.enqueue(item{kind: itemClose, disc: d, wait: closeWait})
+}
+
+// cut ends the connection at once, without a close frame.
+func (c *client) cut() {
+	c.qmu.Lock()
+	if c.state == stateOpen {
+		c.state = stateClosing
+	}
+	c.qmu.Unlock()
+	c.t.conn().Close()
+}
+
+// writeLoop is the connection's only writer. It sends what is queued in
+// batches, one flush per batch, each bounded by send_timeout.
+func (c *client) writeLoop() {
+	defer close(c.writeDone)
+	var batch []item
+	draining := false
+	for {
+		if !draining {
+			select {
+			case <-c.wake:
+			case <-c.readDone:
+				draining = true // flush what is queued (a close echo), then stop
+			}
+		}
+		c.qmu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		c.qmu.Unlock()
+		if len(batch) == 0 {
+			if draining {
+				return
+			}
+			continue
+		}
+		last, err := c.writeBatch(batch)
+		clear(batch) // drop references to sent messages
+		if cap(batch) > 256 {
+			batch = nil
+		}
+		if err != nil {
+			if !draining {
+				c.hub.log.Debug("write failed", "client_id", c.id, "err", err)
+			}
+			c.cut()
+			return
+		}
+		if last != nil {
+			c.t.closed(time.Now().Add(last.wait))
+			return
+		}
+	}
+}
+
+// writeBatch writes batch with one flush. It returns the close item if
+// the batch ended with one.
+//
+// No write deadline is set: that costs a runtime timer update per write.
+// Instead the write's start is recorded, and the hub's watchdog cuts a
+// connection whose write has made no progress for send_timeout.
+func (c *client) writeBatch(batch []item) (*item, error) {
+	nc := c.t.conn()
+	c.writing.Store(c.hub.clock())
+	defer c.writing.Store(0)
+	w := c.hub.writers.Get().(*bufio.Writer)
+	w.Reset(nc)
+	defer func() {
+		w.Reset(nil)
+		c.hub.writers.Put(w)
+	}()
+	var last *item
+	sent := 0
+	for i := range batch {
+		if err := c.t.write(w, batch[i]); err != nil {
+			return nil, err
+		}
+		switch batch[i].kind {
+		case itemData:
+			sent++
+		case itemClose:
+			last = &batch[i]
+		}
+		if last != nil {
+			break
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	c.hub.stats.messagesOut.Add(int64(sent))
+	return last, nil
+}

@@ -1,0 +1,26 @@
+// Package gateway is a GatewayWorker-style connection hub: it keeps the
+// clients' connections, gives each a client id, and lets business code
+// and other applications push to them by client id, uid or group.
+//
+// A [Hub] holds three maps, as centrifuge's hub does: client id → client,
+// uid → clients and group → clients. Clients reach it through one of two
+// transports sharing the hub:
+//
+//   - WebSocket ([Hub.WebSocketHandler]), mounted on an edge route in the
+//     same process or on a listener of its own;
+//   - the plain text protocol ([Hub.ServeText]): one message per line,
+//     for telnet and simple TCP clients.
+//
+// Business code reacts to [Handler] events (OnConnect, OnWebSocketConnect,
+// OnMessage, OnClose) and pushes with the GatewayWorker API: SendToAll,
+// SendToClient, SendToUID, SendToGroup, JoinGroup, BindUID, SetSession,
+// CloseClient and the rest, named as in GatewayWorker in Go style.
+// [Hub.Call] runs the same API from a decoded [Call], for the push API
+// and webhook replies.
+//
+// Every connection has one reader and one writer goroutine. Sends only
+// append to the client's bounded queue; a client whose queue overflows
+// is disconnected and counted as a send failure, so a slow client never
+// slows delivery to the others, and the hub lock is never held while a
+// socket is written.
+package gateway

@@ -1,0 +1,357 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Hub. Every zero field means its default.
+type Options struct {
+	// Node is the address that client ids name (GatewayWorker puts the
+	// gateway's inner address there): its IPv4 address and port become
+	// the first 12 hex digits of every id. Zero means 127.0.0.1:0. Nodes
+	// of one cluster need distinct Node values.
+	Node netip.AddrPort
+	// Handler receives business events. Nil means [NopHandler].
+	Handler Handler
+	// PingInterval is how often the hub sends PingData (and a WebSocket
+	// ping) to every client. Zero turns heartbeats off.
+	PingInterval time.Duration
+	// PingNotResponseLimit closes a client from which nothing (no
+	// message, no pong) arrived for PingInterval × PingNotResponseLimit.
+	// Zero means the hub only sends and never closes for silence.
+	PingNotResponseLimit int
+	// PingData is the application message sent every PingInterval; ""
+	// sends none (WebSocket clients still get ping frames).
+	PingData string
+	// SendQueue is how many messages may wait for one client; a client
+	// with that many unsent is disconnected as too slow. Default 1024.
+	SendQueue int
+	// SendTimeout bounds the write of what is queued for one client: a
+	// client whose socket has not taken it within SendTimeout is
+	// disconnected as too slow ([Hub.Run] enforces it). Default 10s.
+	SendTimeout time.Duration
+	// MaxMessageBytes bounds one message from a client; a longer one
+	// closes the connection (1009 for WebSocket). Default 1 MiB.
+	MaxMessageBytes int64
+	// Logger receives connection events at Debug and problems at Info and
+	// above. Nil discards them.
+	Logger *slog.Logger
+
+	// firstCounter is where client id counters start (tests of the wrap).
+	firstCounter uint32
+}
+
+// Stats are a hub's counters since it started.
+type Stats struct {
+	Clients          int   // connected now
+	UIDs             int   // distinct uids bound now
+	Groups           int   // groups with at least one member now
+	ConnectionsTotal int64 // clients accepted since start
+	MessagesIn       int64 // messages received from clients
+	MessagesOut      int64 // messages written to clients
+	SendFail         int64 // clients dropped as too slow (send queue full or send_timeout)
+	HeartbeatClosed  int64 // clients closed for silence
+}
+
+type hubStats struct {
+	connections     atomic.Int64
+	messagesIn      atomic.Int64
+	messagesOut     atomic.Int64
+	sendFail        atomic.Int64
+	heartbeatClosed atomic.Int64
+}
+
+// Hub is the connection hub. Its methods are safe for concurrent use.
+// Create it with [New], run its heartbeat with [Hub.Run], and end it with
+// [Hub.Shutdown].
+type Hub struct {
+	handler     Handler
+	log         *slog.Logger
+	ids         *idGen
+	sendQueue   int
+	sendTimeout time.Duration
+	maxMessage  int64
+	pingEvery   time.Duration
+	pingLimit   int
+	pingData    *message
+	epoch       time.Time
+	writers     sync.Pool // *bufio.Writer
+	stats       hubStats
+
+	mu       sync.RWMutex
+	clients  map[string]*client
+	groups   map[string]map[string]*client
+	uids     map[string]map[string]*client
+	shutdown bool
+	conns    sync.WaitGroup // one per connection, until OnClose has returned
+	done     chan struct{}  // closed by Shutdown
+	once     sync.Once
+}
+
+// New returns a hub with opts' zero fields set to their defaults.
+func New(opts Options) *Hub {
+	h := &Hub{
+		handler:     opts.Handler,
+		log:         opts.Logger,
+		sendQueue:   opts.SendQueue,
+		sendTimeout: opts.SendTimeout,
+		maxMessage:  opts.MaxMessageBytes,
+		pingEvery:   opts.PingInterval,
+		pingLimit:   opts.PingNotResponseLimit,
+		epoch:       time.Now(),
+		clients:     make(map[string]*client),
+		groups:      make(map[string]map[string]*client),
+		uids:        make(map[string]map[string]*client),
+		done:        make(chan struct{}),
+	}
+	if h.handler == nil {
+		h.handler = NopHandler{}
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.log = h.log.With("component", "gateway")
+	if h.sendQueue <= 0 {
+		h.sendQueue = 1024
+	}
+	if h.sendTimeout <= 0 {
+		h.sendTimeout = 10 * time.Second
+	}
+	if h.maxMessage <= 0 {
+		h.maxMessage = 1 << 20
+	}
+	if opts.PingData != "" {
+		h.pingData = newMessage([]byte(opts.PingData))
+	}
+	node := opts.Node
+	if !node.IsValid() {
+		node = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
+	}
+	h.ids = newIDGen(node, opts.firstCounter)
+	h.writers.New = func() any { return bufio.NewWriterSize(nil, 16<<10) }
+	return h
+}
+
+// clock is the hub's monotonic time in nanoseconds.
+func (h *Hub) clock() int64 { return int64(time.Since(h.epoch)) }
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	s := Stats{Clients: len(h.clients), UIDs: len(h.uids), Groups: len(h.groups)}
+	h.mu.RUnlock()
+	s.ConnectionsTotal = h.stats.connections.Load()
+	s.MessagesIn = h.stats.messagesIn.Load()
+	s.MessagesOut = h.stats.messagesOut.Load()
+	s.SendFail = h.stats.sendFail.Load()
+	s.HeartbeatClosed = h.stats.heartbeatClosed.Load()
+	return s
+}
+
+// Run sends heartbeats, closes silent clients and drops clients whose
+// socket stopped accepting data, until ctx is done or the hub is shut
+// down. A hub serves clients without Run, but then nothing enforces
+// PingInterval or SendTimeout.
+func (h *Hub) Run(ctx context.Context) error {
+	// Ticking at half the interval closes a silent client no later than
+	// interval × limit + interval/2; pings go out every other tick.
+	var beat <-chan time.Time
+	if h.pingEvery > 0 {
+		t := time.NewTicker(h.pingEvery / 2)
+		defer t.Stop()
+		beat = t.C
+	}
+	watch := time.NewTicker(min(time.Second, h.sendTimeout/4))
+	defer watch.Stop()
+	var snapshot []*client
+	for n := 0; ; {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.done:
+			return nil
+		case <-beat:
+			snapshot = h.snapshot(snapshot[:0])
+			h.heartbeat(snapshot, n%2 == 1)
+			n++
+		case <-watch.C:
+			snapshot = h.snapshot(snapshot[:0])
+			h.watchWrites(snapshot)
+		}
+		clear(snapshot)
+	}
+}
+
+// watchWrites cuts every client whose write has been blocked for
+// send_timeout: its socket accepts nothing, so it is too slow.
+func (h *Hub) watchWrites(clients []*client) {
+	now := h.clock()
+	for _, c := range clients {
+		if since := c.writing.Load(); since != 0 && now-since >= int64(h.sendTimeout) {
+			c.writing.Store(0)
+			h.stats.sendFail.Add(1)
+			h.log.Info("client accepted nothing for send_timeout, disconnected", "client_id", c.id, "send_timeout", h.sendTimeout)
+			c.cut()
+		}
+	}
+}
+
+func (h *Hub) heartbeat(clients []*client, ping bool) {
+	now := h.clock()
+	deadline := int64(h.pingEvery) * int64(h.pingLimit)
+	for _, c := range clients {
+		if h.pingLimit > 0 && now-c.lastSeen.Load() >= deadline {
+			// A silent peer is likely dead and will not answer the close
+			// frame: wait for it no longer than half an interval.
+			if c.enqueue(item{kind: itemClose, disc: DisconnectHeartbeat, wait: min(closeWait, h.pingEvery/2)}) {
+				h.stats.heartbeatClosed.Add(1)
+				h.log.Debug("client silent, closing", "client_id", c.id)
+			}
+			continue
+		}
+		if !ping {
+			continue
+		}
+		if h.pingData != nil {
+			c.enqueue(item{kind: itemData, msg: h.pingData})
+		}
+		if c.t.kind() == "websocket" {
+			c.enqueue(item{kind: itemPing})
+		}
+	}
+}
+
+// snapshot appends every connected client to buf.
+func (h *Hub) snapshot(buf []*client) []*client {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, c := range h.clients {
+		buf = append(buf, c)
+	}
+	return buf
+}
+
+// Shutdown stops taking clients, sends every client close 1001 after
+// what is already queued for it, and waits until every connection has
+// ended and its OnClose has returned, or ctx is done: then it cuts the
+// rest and returns ctx.Err(). It is idempotent.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.shutdown = true
+	h.mu.Unlock()
+	h.once.Do(func() { close(h.done) })
+	for _, c := range h.snapshot(nil) {
+		c.close(DisconnectShutdown)
+	}
+	ended := make(chan struct{})
+	go func() {
+		h.conns.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, c := range h.snapshot(nil) {
+		c.cut()
+	}
+	<-ended
+	return ctx.Err()
+}
+
+// serve runs a connection from registration to OnClose, on the calling
+// goroutine (its reader); the writer runs on a goroutine of its own.
+// onConnect, if not nil, runs after OnConnect (for OnWebSocketConnect).
+func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
+	if err := h.register(c); err != nil {
+		c.close(DisconnectShutdown)
+		go c.writeLoop()
+		close(c.readDone)
+		<-c.writeDone
+		c.t.conn().Close()
+		return err
+	}
+	defer h.conns.Done()
+	go c.writeLoop()
+	info := c.info()
+	h.log.Debug("client connected", "client_id", c.id, "addr", c.addr, "transport", info.Transport)
+	h.handler.OnConnect(info)
+	if onConnect != nil {
+		onConnect(info)
+	}
+
+	var err error
+	for {
+		var data []byte
+		data, err = c.t.readMessage()
+		if err != nil {
+			break
+		}
+		c.lastSeen.Store(h.clock())
+		h.stats.messagesIn.Add(1)
+		h.handler.OnMessage(info, data)
+	}
+
+	// The reader has ended: no more sends; the writer flushes what is
+	// queued (a close echo) unless the connection is already broken.
+	c.qmu.Lock()
+	c.state = stateClosed
+	c.qmu.Unlock()
+	var d Disconnect
+	if !errors.Is(err, io.EOF) && !errors.As(err, &d) {
+		c.t.conn().Close()
+	}
+	close(c.readDone)
+	<-c.writeDone
+	c.t.conn().Close()
+
+	info.UID, info.Session = h.unregister(c)
+	h.log.Debug("client closed", "client_id", c.id, "err", err)
+	h.handler.OnClose(info)
+	return nil
+}
+
+// register gives c an id and adds it to the hub.
+func (h *Hub) register(c *client) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shutdown {
+		return ErrShutdown
+	}
+	c.id = h.ids.newID(func(id string) bool { _, ok := h.clients[id]; return ok })
+	h.clients[c.id] = c
+	h.conns.Add(1)
+	h.stats.connections.Add(1)
+	return nil
+}
+
+// unregister removes c from the hub, its groups and its uid, and returns
+// its last uid and session.
+func (h *Hub) unregister(c *client) (uid string, s Session) {
+	h.mu.Lock()
+	delete(h.clients, c.id)
+	for g := range c.groups {
+		h.removeFromGroup(g, c)
+	}
+	c.groups = nil
+	uid = c.uid
+	if uid != "" {
+		h.removeFromUID(uid, c)
+		c.uid = ""
+	}
+	h.mu.Unlock()
+	c.smu.Lock()
+	s = c.session
+	c.session = nil
+	c.smu.Unlock()
+	return uid, s
+}

@@ -1,0 +1,708 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func TestClientIDs(t *testing.T) {
+	node := netip.MustParseAddrPort("10.1.2.3:2900")
+	th := startHub(t, Options{Node: node})
+	seen := make(map[string]bool)
+	for i := range 20 {
+		kind := "websocket"
+		if i%2 == 1 {
+			kind = "text"
+		}
+		_, id := th.connect(t, kind)
+		if seen[id] {
+			t.Fatalf("id %s given twice", id)
+		}
+		seen[id] = true
+		gotNode, counter, err := ParseClientID(id)
+		if err != nil {
+			t.Fatalf("ParseClientID(%q): %v", id, err)
+		}
+		if gotNode != node || counter != uint32(i) {
+			t.Errorf("ParseClientID(%q) = %v, %d; want %v, %d", id, gotNode, counter, node, i)
+		}
+	}
+	if id := "0a0102030b5400000000"; !seen[id] {
+		t.Errorf("first id is not %s (GatewayWorker's layout): %v", id, seen)
+	}
+	for _, bad := range []string{"", "7f000001", "zz0000010b5600000001", "7f0000010b56000000011"} {
+		if _, _, err := ParseClientID(bad); !errors.Is(err, ErrBadClientID) {
+			t.Errorf("ParseClientID(%q) error = %v, want ErrBadClientID", bad, err)
+		}
+	}
+}
+
+func TestIDCounterWrapSkipsIDsInUse(t *testing.T) {
+	th := startHub(t, Options{firstCounter: 0xFFFFFFFE})
+	_, a := th.connect(t, "text") // ...fffffffe
+	_, b := th.connect(t, "text") // ...ffffffff
+	_, c := th.connect(t, "text") // wraps to ...00000000
+	if !strings.HasSuffix(a, "fffffffe") || !strings.HasSuffix(b, "ffffffff") || !strings.HasSuffix(c, "00000000") {
+		t.Fatalf("ids %s %s %s do not wrap as expected", a, b, c)
+	}
+	// Wrap again, with the counter at a value still in use.
+	th.ids.mu.Lock()
+	th.ids.next = 0xFFFFFFFE
+	th.ids.mu.Unlock()
+	_, d := th.connect(t, "text")
+	if d == a || d == b || d == c || !strings.HasSuffix(d, "00000001") {
+		t.Fatalf("after the wrap got %s, want the first counter not in use (…00000001)", d)
+	}
+}
+
+func TestAPI(t *testing.T) {
+	th := startHub(t, Options{})
+	p1, id1 := th.connect(t, "websocket")
+	p2, id2 := th.connect(t, "text")
+	p3, id3 := th.connect(t, "websocket")
+	peers := map[string]*peer{id1: p1, id2: p2, id3: p3}
+
+	call := func(c Call) any {
+		t.Helper()
+		got, err := th.Call(c)
+		if err != nil {
+			t.Fatalf("Call(%+v): %v", c, err)
+		}
+		return got
+	}
+	// expect reads one message on each listed client and checks that the
+	// others got nothing (a marker sent to all afterwards arrives first).
+	expect := func(data string, ids ...string) {
+		t.Helper()
+		want := make(map[string]bool)
+		for _, id := range ids {
+			want[id] = true
+		}
+		marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
+		th.SendToAll([]byte(marker), nil, nil)
+		for id, p := range peers {
+			got := p.read()
+			if want[id] {
+				if got != data {
+					t.Errorf("client %s got %q, want %q", id, got, data)
+				}
+				got = p.read()
+			}
+			if got != marker {
+				t.Errorf("client %s got %q, want only the marker", id, got)
+			}
+		}
+	}
+
+	call(Call{Method: "sendToAll", Data: Data("all")})
+	expect("all", id1, id2, id3)
+	call(Call{Method: "sendToAll", Data: Data("some"), ClientIDs: []string{id1, id3, id3}})
+	expect("some", id1, id3)
+	call(Call{Method: "sendToAll", Data: Data("except"), Exclude: []string{id2}})
+	expect("except", id1, id3)
+	call(Call{Method: "sendToClient", ClientID: id2, Data: Data("to you")})
+	expect("to you", id2)
+
+	// Groups.
+	for _, c := range []Call{
+		{Method: "joinGroup", ClientID: id1, Group: "room"},
+		{Method: "joinGroup", ClientID: id2, Groups: []string{"room", "lobby"}},
+		{Method: "joinGroup", ClientID: id3, Group: "lobby"},
+	} {
+		if got := call(c); got != true {
+			t.Errorf("%+v = %v, want true (changed)", c, got)
+		}
+	}
+	if got := call(Call{Method: "joinGroup", ClientID: id1, Group: "room"}); got != false {
+		t.Errorf("joining twice = %v, want false", got)
+	}
+	call(Call{Method: "sendToGroup", Group: "room", Data: Data("room")})
+	expect("room", id1, id2)
+	call(Call{Method: "sendToGroup", Groups: []string{"room", "lobby"}, Data: Data("both"), Exclude: []string{id1}})
+	expect("both", id2, id3) // id2 is in both groups and gets it once
+	checkEq(t, "getAllGroupIdList", call(Call{Method: "getAllGroupIdList"}), []string{"lobby", "room"})
+	checkEq(t, "getClientIdCountByGroup", call(Call{Method: "getClientIdCountByGroup", Group: "room"}), 2)
+	checkEq(t, "getClientIdListByGroup", call(Call{Method: "getClientIdListByGroup", Group: "lobby"}), sorted(id2, id3))
+	checkEq(t, "leaveGroup", call(Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), true)
+	checkEq(t, "leaveGroup again", call(Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), false)
+	checkEq(t, "room after leave", call(Call{Method: "getClientIdListByGroup", Group: "room"}), []string{id1})
+
+	// Uids: one uid, many clients; binding another uid replaces.
+	checkEq(t, "bindUid", call(Call{Method: "bindUid", ClientID: id1, UID: "alice"}), true)
+	checkEq(t, "bindUid", call(Call{Method: "bindUid", ClientID: id3, UID: "alice"}), true)
+	checkEq(t, "bindUid", call(Call{Method: "bindUid", ClientID: id2, UID: "bob"}), true)
+	checkEq(t, "bindUid same", call(Call{Method: "bindUid", ClientID: id2, UID: "bob"}), false)
+	checkEq(t, "getClientIdByUid", call(Call{Method: "getClientIdByUid", UID: "alice"}), sorted(id1, id3))
+	checkEq(t, "getUidByClientId", call(Call{Method: "getUidByClientId", ClientID: id2}), "bob")
+	checkEq(t, "isUidOnline", call(Call{Method: "isUidOnline", UID: "alice"}), true)
+	checkEq(t, "isUidOnline nobody", call(Call{Method: "isUidOnline", UID: "carol"}), false)
+	checkEq(t, "getAllUidList", call(Call{Method: "getAllUidList"}), []string{"alice", "bob"})
+	checkEq(t, "getAllUidCount", call(Call{Method: "getAllUidCount"}), 2)
+	checkEq(t, "getUidListByGroup", call(Call{Method: "getUidListByGroup", Group: "lobby"}), []string{"alice", "bob"})
+	checkEq(t, "getUidCountByGroup", call(Call{Method: "getUidCountByGroup", Group: "lobby"}), 2)
+	call(Call{Method: "sendToUid", UID: "alice", Data: Data("hi alice")})
+	expect("hi alice", id1, id3)
+	call(Call{Method: "sendToUid", UIDs: []string{"alice", "bob", "alice"}, Data: Data("hi all")})
+	expect("hi all", id1, id2, id3)
+	checkEq(t, "rebind", call(Call{Method: "bindUid", ClientID: id3, UID: "bob"}), true)
+	checkEq(t, "alice after rebind", call(Call{Method: "getClientIdByUid", UID: "alice"}), []string{id1})
+	checkEq(t, "unbindUid wrong uid", call(Call{Method: "unbindUid", ClientID: id3, UID: "alice"}), false)
+	checkEq(t, "unbindUid", call(Call{Method: "unbindUid", ClientID: id3, UID: "bob"}), true)
+	checkEq(t, "getUidByClientId unbound", call(Call{Method: "getUidByClientId", ClientID: id3}), nil)
+
+	// Sessions.
+	call(Call{Method: "setSession", ClientID: id1, Session: Session{"name": "Alice", "n": 1.0}})
+	call(Call{Method: "updateSession", ClientID: id1, Session: Session{"n": 2.0, "room": "r1"}})
+	checkEq(t, "getSession", call(Call{Method: "getSession", ClientID: id1}), Session{"name": "Alice", "n": 2.0, "room": "r1"})
+	checkEq(t, "getSession empty", call(Call{Method: "getSession", ClientID: id2}), Session{})
+	all := call(Call{Method: "getAllClientSessions"}).(map[string]Session)
+	if len(all) != 3 || all[id1]["name"] != "Alice" {
+		t.Errorf("getAllClientSessions = %v", all)
+	}
+	byGroup := call(Call{Method: "getClientSessionsByGroup", Group: "room"}).(map[string]Session)
+	checkEq(t, "getClientSessionsByGroup", byGroup, map[string]Session{id1: {"name": "Alice", "n": 2.0, "room": "r1"}})
+	// Callers get copies.
+	byGroup[id1]["name"] = "changed"
+	if s, _ := th.GetSession(id1); s["name"] != "Alice" {
+		t.Errorf("changing a returned session changed the hub's: %v", s)
+	}
+
+	checkEq(t, "isOnline", call(Call{Method: "isOnline", ClientID: id1}), true)
+	checkEq(t, "getAllClientIdCount", call(Call{Method: "getAllClientIdCount"}), 3)
+	checkEq(t, "getAllClientIdList", call(Call{Method: "getAllClientIdList"}), sorted(id1, id2, id3))
+	checkEq(t, "ungroup", call(Call{Method: "ungroup", Group: "lobby"}), 2)
+	checkEq(t, "groups after ungroup", call(Call{Method: "getAllGroupIdList"}), []string{"room"})
+
+	// closeClient sends the last message, then closes (1000 for WebSocket).
+	call(Call{Method: "closeClient", ClientID: id3, Data: Data("bye")})
+	if got := p3.read(); got != "bye" {
+		t.Errorf("last message = %q, want bye", got)
+	}
+	_, err := p3.readErr(5 * time.Second)
+	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("after closeClient: %v, want close 1000", err)
+	}
+	call(Call{Method: "closeClient", ClientID: id2, Data: Data("bye text")})
+	if got := p2.read(); got != "bye text" {
+		t.Errorf("last line = %q, want bye text", got)
+	}
+	if _, err := p2.readErr(5 * time.Second); err == nil {
+		t.Errorf("text client still open after closeClient")
+	}
+	// destroyClient cuts without a close frame.
+	call(Call{Method: "destroyClient", ClientID: id1})
+	_, err = p1.readErr(5 * time.Second)
+	if err == nil || websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("after destroyClient: %v, want a cut connection", err)
+	}
+	closes := th.events.waitCloses(t, 3)
+	byID := map[string]ClientInfo{}
+	for _, c := range closes {
+		byID[c.ID] = c
+	}
+	if c := byID[id1]; c.UID != "alice" || c.Session["name"] != "Alice" {
+		t.Errorf("OnClose for %s got uid %q session %v; want its last uid and session", id1, c.UID, c.Session)
+	}
+	checkEq(t, "count after closes", call(Call{Method: "getAllClientIdCount"}), 0)
+	checkEq(t, "groups after closes", call(Call{Method: "getAllGroupIdList"}), []string{})
+	checkEq(t, "uids after closes", call(Call{Method: "getAllUidList"}), []string{})
+}
+
+func TestCallErrors(t *testing.T) {
+	th := startHub(t, Options{})
+	_, id := th.connect(t, "text")
+	missing := "7f00000100000000ffff"
+	for _, tc := range []struct {
+		call Call
+		want error
+	}{
+		{Call{Method: "nope"}, ErrBadCall},
+		{Call{Method: "sendToClient", Data: Data("x")}, ErrBadCall},
+		{Call{Method: "sendToClient", ClientID: missing, Data: Data("x")}, ErrClientNotFound},
+		{Call{Method: "sendToUid", Data: Data("x")}, ErrBadCall},
+		{Call{Method: "sendToGroup", Data: Data("x")}, ErrBadCall},
+		{Call{Method: "joinGroup", ClientID: id}, ErrBadCall},
+		{Call{Method: "joinGroup", ClientID: missing, Group: "g"}, ErrClientNotFound},
+		{Call{Method: "bindUid", ClientID: id}, ErrBadCall},
+		{Call{Method: "bindUid", ClientID: missing, UID: "u"}, ErrClientNotFound},
+		{Call{Method: "getSession", ClientID: missing}, ErrClientNotFound},
+		{Call{Method: "setSession", ClientID: missing}, ErrClientNotFound},
+		{Call{Method: "closeClient", ClientID: missing}, ErrClientNotFound},
+		{Call{Method: "destroyClient", ClientID: missing}, ErrClientNotFound},
+		{Call{Method: "getUidByClientId", ClientID: missing}, ErrClientNotFound},
+		{Call{Method: "ungroup"}, ErrBadCall},
+	} {
+		if _, err := th.Call(tc.call); !errors.Is(err, tc.want) {
+			t.Errorf("Call(%+v) error = %v, want %v", tc.call, err, tc.want)
+		}
+	}
+	// Every documented method is callable.
+	for _, m := range Methods() {
+		if _, err := th.Call(Call{Method: m}); err != nil && !errors.Is(err, ErrBadCall) && !errors.Is(err, ErrClientNotFound) {
+			t.Errorf("Call(%s) = %v", m, err)
+		}
+		if method(m) == nil {
+			t.Errorf("Methods lists %s but Call does not know it", m)
+		}
+	}
+}
+
+func TestDataJSON(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"data":"hello"}`, "hello"},
+		{`{"data":"line\nbreak"}`, "line\nbreak"},
+		{`{"data":{"type":"chat","text":"hi"}}`, `{"type":"chat","text":"hi"}`},
+		{`{"data":[1,2]}`, `[1,2]`},
+		{`{"data":42}`, `42`},
+		{`{"data":null}`, ``},
+	} {
+		var c Call
+		if err := json.Unmarshal([]byte(tc.in), &c); err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if string(c.Data) != tc.want {
+			t.Errorf("%s: data = %q, want %q", tc.in, c.Data, tc.want)
+		}
+	}
+}
+
+func TestOnWebSocketConnect(t *testing.T) {
+	th := startHub(t, Options{})
+	h := map[string][]string{"Cookie": {"session=s1; theme=dark"}, "X-App": {"demo"}}
+	ws, _, err := websocket.DefaultDialer.Dial(th.wsURL+"/wss?token=abc&room=7", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ids := th.events.waitConnects(t, 1)
+	var req *WebSocketRequest
+	th.events.wait(t, "websocket connect", func() bool { req = th.events.ws[ids[0]]; return req != nil })
+	if req.Path != "/wss" || req.Query.Get("token") != "abc" || req.Query.Get("room") != "7" ||
+		req.Cookies["session"] != "s1" || req.Cookies["theme"] != "dark" || req.Header.Get("X-App") != "demo" {
+		t.Errorf("OnWebSocketConnect got %+v", req)
+	}
+}
+
+// TestConcurrentMembership joins, leaves, binds and unbinds from many
+// goroutines while clients come and go; -race checks the locking, and
+// the final state must be consistent.
+func TestConcurrentMembership(t *testing.T) {
+	th := startHub(t, Options{})
+	var ids []string
+	for range 8 {
+		_, id := th.connect(t, "text")
+		ids = append(ids, id)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				id := ids[(w+i)%len(ids)]
+				g := fmt.Sprintf("g%d", i%5)
+				switch i % 6 {
+				case 0:
+					th.JoinGroup(id, g)
+				case 1:
+					th.LeaveGroup(id, g)
+				case 2:
+					th.BindUID(id, fmt.Sprintf("u%d", i%3))
+				case 3:
+					th.UnbindUID(id, fmt.Sprintf("u%d", i%3))
+				case 4:
+					th.SendToGroup([]byte("x"), []string{g}, nil)
+					th.GetUIDListByGroup(g)
+				case 5:
+					th.UpdateSession(id, Session{"k": i})
+					th.GetAllClientSessions()
+				}
+			}
+		}()
+	}
+	// Clients connecting and leaving meanwhile.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 20 {
+			p, id := th.connect(t, "websocket")
+			th.JoinGroup(id, "g1")
+			th.BindUID(id, "u1")
+			p.ws.Close()
+		}
+	}()
+	wg.Wait()
+	th.events.waitCloses(t, 20)
+	// Consistency: every group member and uid binding is a connected
+	// client that lists it.
+	th.mu.RLock()
+	defer th.mu.RUnlock()
+	if len(th.clients) != len(ids) {
+		t.Errorf("%d clients in the hub, want %d", len(th.clients), len(ids))
+	}
+	for g, m := range th.groups {
+		if len(m) == 0 {
+			t.Errorf("empty group %s kept", g)
+		}
+		for id, c := range m {
+			if th.clients[id] != c {
+				t.Errorf("group %s lists %s, which is gone", g, id)
+			}
+			if _, ok := c.groups[g]; !ok {
+				t.Errorf("group %s lists %s, which does not list it", g, id)
+			}
+		}
+	}
+	for uid, m := range th.uids {
+		for id, c := range m {
+			if th.clients[id] != c || c.uid != uid {
+				t.Errorf("uid %s lists %s, bound to %q", uid, id, c.uid)
+			}
+		}
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	th := startHub(t, Options{PingInterval: interval, PingNotResponseLimit: 2, PingData: `{"type":"ping"}`})
+
+	silentWS, silentWSID := th.connect(t, "websocket")
+	silentText, silentTextID := th.connect(t, "text")
+	// The silent WebSocket client reads, but answers no ping: what a
+	// dead browser tab looks like from the server.
+	silentWS.ws.SetPingHandler(func(string) error { return nil })
+	type result struct {
+		sawPing bool
+		err     error
+	}
+	silentDone := make(chan result, 1)
+	go func() {
+		var r result
+		for {
+			s, err := silentWS.readErr(5 * time.Second)
+			if err != nil {
+				r.err = err
+				silentDone <- r
+				return
+			}
+			r.sawPing = r.sawPing || s == `{"type":"ping"}`
+		}
+	}()
+	talker, talkerID := th.connect(t, "text")
+	start := time.Now()
+
+	// The talker answers every ping, as the chat page does.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			s, err := talker.readErr(3 * time.Second)
+			if err != nil {
+				return
+			}
+			if s == `{"type":"ping"}` {
+				talker.nc.Write([]byte("{\"type\":\"pong\"}\n"))
+			}
+		}
+	}()
+	// A browser-like client answers WebSocket pings (gorilla's default
+	// ping handler), but sends no message: that counts as alive too.
+	pongOnly := th.dialWS(t)
+	go func() {
+		for {
+			if _, _, err := pongOnly.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+
+	// The silent clients see ping_data, then are closed.
+	if got := silentText.read(); got != `{"type":"ping"}` {
+		t.Errorf("text client got %q, want ping_data", got)
+	}
+	closes := th.events.waitCloses(t, 2)
+	elapsed := time.Since(start)
+	got := map[string]bool{closes[0].ID: true, closes[1].ID: true}
+	if !got[silentWSID] || !got[silentTextID] {
+		t.Fatalf("closed %v, want the two silent clients", got)
+	}
+	if min := 2 * interval; elapsed < min {
+		t.Errorf("silent clients closed after %v, before interval × limit = %v", elapsed, min)
+	}
+	// The silent WebSocket client got ping_data and a close frame.
+	r := <-silentDone
+	if !websocket.IsCloseError(r.err, websocket.CloseGoingAway) {
+		t.Errorf("silent WebSocket client: %v, want close 1001", r.err)
+	}
+	if !r.sawPing {
+		t.Errorf("silent WebSocket client never got ping_data")
+	}
+	// The talker and the pong-only client stay through several more limits.
+	time.Sleep(6 * interval)
+	if !th.IsOnline(talkerID) || th.GetAllClientIDCount() != 2 {
+		t.Errorf("talking clients were closed: %d left", th.GetAllClientIDCount())
+	}
+	if s := th.Stats(); s.HeartbeatClosed != 2 {
+		t.Errorf("HeartbeatClosed = %d, want 2", s.HeartbeatClosed)
+	}
+	talker.nc.Close()
+	<-done
+}
+
+func TestHeartbeatLimitZeroOnlySends(t *testing.T) {
+	th := startHub(t, Options{PingInterval: 100 * time.Millisecond, PingData: "ping"})
+	p, id := th.connect(t, "text")
+	for range 4 {
+		if got := p.read(); got != "ping" {
+			t.Fatalf("got %q, want ping", got)
+		}
+	}
+	if !th.IsOnline(id) {
+		t.Errorf("silent client closed with ping_not_response_limit 0")
+	}
+}
+
+// TestSlowClientDropped: a client that stops reading is dropped when its
+// queue overflows, while 1,000 others get every broadcast, in order.
+func TestSlowClientDropped(t *testing.T) {
+	const n, queue, rounds = 1000, 128, 300
+	th := startHub(t, Options{SendQueue: queue})
+	stalled, stalledID := th.connect(t, "websocket")
+	_ = stalled // never reads
+	clients := make([]*websocket.Conn, n)
+	for i := range clients {
+		ws, _, err := websocket.DefaultDialer.Dial(th.wsURL, nil)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		defer ws.Close()
+		clients[i] = ws
+	}
+	th.events.waitConnects(t, n+1)
+	// Fill the stalled client's socket buffers, so that its writer blocks
+	// and the broadcasts below pile up in its queue.
+	for range 64 {
+		th.SendToClient(stalledID, make([]byte, 1<<20))
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := time.Now()
+	var mu sync.Mutex
+	var last time.Time
+	for _, ws := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ws.SetReadDeadline(time.Now().Add(60 * time.Second))
+			for i := range rounds {
+				_, b, err := ws.ReadMessage()
+				if err != nil {
+					errs <- fmt.Errorf("message %d: %w", i, err)
+					return
+				}
+				if want := fmt.Sprintf("%d:", i); !strings.HasPrefix(string(b), want) {
+					errs <- fmt.Errorf("message %d starts %q", i, b[:8])
+					return
+				}
+			}
+			mu.Lock()
+			last = time.Now()
+			mu.Unlock()
+		}()
+	}
+	payload := strings.Repeat("x", 200)
+	for i := range rounds {
+		th.SendToAll([]byte(fmt.Sprintf("%d:%s", i, payload)), nil, nil)
+		if i%50 == 49 {
+			time.Sleep(5 * time.Millisecond) // pushes come spaced, not in one burst
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d broadcasts reached all %d clients in %v", rounds, n, last.Sub(start))
+	th.events.wait(t, "the stalled client's close", func() bool {
+		for _, c := range th.events.closes {
+			if c.ID == stalledID {
+				return true
+			}
+		}
+		return false
+	})
+	if s := th.Stats(); s.SendFail != 1 {
+		t.Errorf("SendFail = %d, want 1 (only the stalled client)", s.SendFail)
+	}
+}
+
+func TestChatTextAndWebSocket(t *testing.T) {
+	chat := &Chat{}
+	th := startHub(t, Options{Handler: chat})
+	chat.Hub = th.Hub
+	ws := th.dialWS(t)
+	hello := ws.read()
+	wsID, ok := strings.CutPrefix(hello, "Hello ")
+	if !ok {
+		t.Fatalf("first line %q, want Hello <client_id>", hello)
+	}
+	if got := ws.read(); got != "online" {
+		t.Errorf("online list = %q, want none", got)
+	}
+	if got := ws.read(); got != wsID+" login" {
+		t.Errorf("got %q, want own login", got)
+	}
+	text := th.dialText(t)
+	textID, _ := strings.CutPrefix(text.read(), "Hello ")
+	if got := text.read(); got != "online "+wsID {
+		t.Errorf("online list = %q, want %q", got, "online "+wsID)
+	}
+	for _, p := range []*peer{text, ws} {
+		if got := p.read(); got != textID+" login" {
+			t.Errorf("got %q, want %s login", got, textID)
+		}
+	}
+	for _, m := range []struct {
+		from *peer
+		text string
+		want string
+	}{
+		{text, "hello from telnet", textID + " said hello from telnet"},
+		{ws, "hello from the browser", wsID + " said hello from the browser"},
+	} {
+		m.from.send(m.text)
+		for _, p := range []*peer{text, ws} {
+			if got := p.read(); got != m.want {
+				t.Errorf("got %q, want %q", got, m.want)
+			}
+		}
+	}
+	text.nc.Close()
+	if got := ws.read(); got != textID+" logout" {
+		t.Errorf("got %q, want %s logout", got, textID)
+	}
+}
+
+func TestCloseFrames(t *testing.T) {
+	th := startHub(t, Options{MaxMessageBytes: 1024})
+	// A message over max_message_bytes: close 1009.
+	p, _ := th.connect(t, "websocket")
+	p.send(strings.Repeat("a", 2000))
+	if _, err := p.readErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Errorf("oversized message: %v, want close 1009", err)
+	}
+	// A text line over the limit: an error line, then the end.
+	tp, _ := th.connect(t, "text")
+	tp.send(strings.Repeat("a", 2000))
+	if got := tp.read(); !strings.Contains(got, "too big") {
+		t.Errorf("got %q, want an error line", got)
+	}
+	if _, err := tp.readErr(5 * time.Second); err == nil {
+		t.Errorf("text client still open")
+	}
+	// The client closes: the hub echoes its code, OnClose runs once.
+	p2, id2 := th.connect(t, "websocket")
+	p2.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"), time.Now().Add(time.Second))
+	if _, err := p2.readErr(5 * time.Second); !websocket.IsCloseError(err, 4000) {
+		t.Errorf("client close: %v, want 4000 echoed", err)
+	}
+	th.events.wait(t, "close of "+id2, func() bool {
+		n := 0
+		for _, c := range th.events.closes {
+			if c.ID == id2 {
+				n++
+			}
+		}
+		return n == 1
+	})
+	// Shutdown: close 1001 to every client, OnClose for each. The clients
+	// read meanwhile and answer as real ones do.
+	p3, _ := th.connect(t, "websocket")
+	t3, _ := th.connect(t, "text")
+	wsErr, textErr := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := p3.readErr(5 * time.Second); wsErr <- err }()
+	go func() { _, err := t3.readErr(5 * time.Second); t3.nc.Close(); textErr <- err }()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if err := th.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-wsErr; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("on shutdown: %v, want close 1001", err)
+	}
+	if err := <-textErr; err == nil {
+		t.Errorf("text client open after shutdown")
+	}
+	if n := th.GetAllClientIDCount(); n != 0 {
+		t.Errorf("%d clients after Shutdown", n)
+	}
+	// New clients are refused once shut down.
+	ws, _, err := websocket.DefaultDialer.Dial(th.wsURL, nil)
+	if err == nil {
+		_, _, err = ws.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Errorf("client after shutdown: %v, want close 1001", err)
+		}
+		ws.Close()
+	}
+}
+
+func checkEq(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+func sorted(ids ...string) []string {
+	out := append([]string(nil), ids...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// TestSendTimeout: a client whose socket takes nothing is cut after
+// send_timeout even when its queue never overflows, and the others
+// still get their messages.
+func TestSendTimeout(t *testing.T) {
+	th := startHub(t, Options{SendTimeout: 300 * time.Millisecond})
+	_, stalledID := th.connect(t, "websocket") // never reads
+	other, otherID := th.connect(t, "text")
+	// More than loopback socket buffers hold, in one queued message.
+	th.SendToClient(stalledID, make([]byte, 32<<20))
+	start := time.Now()
+	th.events.wait(t, "the stalled client's close", func() bool {
+		for _, c := range th.events.closes {
+			if c.ID == stalledID {
+				return true
+			}
+		}
+		return false
+	})
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("cut after %v, before send_timeout", d)
+	}
+	if s := th.Stats(); s.SendFail != 1 {
+		t.Errorf("SendFail = %d, want 1", s.SendFail)
+	}
+	th.SendToClient(otherID, []byte("still here"))
+	if got := other.read(); got != "still here" {
+		t.Errorf("other client got %q", got)
+	}
+}

@@ -1,0 +1,148 @@
+package pushapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wssgate/wssgate/gateway"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Secret is the bearer token every request must carry. It is
+	// required; leading or trailing white space is refused, as it is
+	// almost always the newline at the end of a secret file.
+	Secret string
+	// MaxBytes bounds a request body; a longer one is answered 413.
+	// Zero means 1 MiB.
+	MaxBytes int64
+	// Logger receives each call at Debug and each failure at Info. Nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// DefaultMaxBytes is the body limit when Options.MaxBytes is zero.
+const DefaultMaxBytes = 1 << 20
+
+// maxBatch bounds the calls of one batch request.
+const maxBatch = 1000
+
+// Validate reports every problem with o, joined.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Secret == "" {
+		errs = append(errs, errors.New("pushapi: secret is required"))
+	} else if strings.TrimSpace(o.Secret) != o.Secret {
+		errs = append(errs, errors.New("pushapi: secret has leading or trailing white space"))
+	}
+	if o.MaxBytes < 0 {
+		errs = append(errs, errors.New("pushapi: max bytes is negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Stats are a Server's counters since it was created.
+type Stats struct {
+	Calls        int64 // API calls run or refused after authentication; each call of a batch counts
+	Failed       int64 // calls answered with an error status
+	Unauthorized int64 // requests refused with 401
+}
+
+// Server is the push API's http.Handler. Create it with [New]; its
+// methods are safe for concurrent use.
+type Server struct {
+	hub       *gateway.Hub
+	secretSum [sha256.Size]byte // the secret itself is not kept
+	maxBytes  int64
+	log       *slog.Logger
+	known     map[string]bool
+
+	calls        atomic.Int64
+	failed       atomic.Int64
+	unauthorized atomic.Int64
+}
+
+// New returns a Server pushing through hub. It fails when hub is nil or
+// opts does not validate.
+func New(hub *gateway.Hub, opts Options) (*Server, error) {
+	err := opts.Validate()
+	if hub == nil {
+		err = errors.Join(errors.New("pushapi: hub is nil"), err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		hub:       hub,
+		secretSum: sha256.Sum256([]byte(opts.Secret)),
+		maxBytes:  opts.MaxBytes,
+		log:       opts.Logger,
+		known:     make(map[string]bool),
+	}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxBytes
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "pushapi")
+	for _, m := range gateway.Methods() {
+		s.known[m] = true
+	}
+	return s, nil
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Calls:        s.calls.Load(),
+		Failed:       s.failed.Load(),
+		Unauthorized: s.unauthorized.Load(),
+	}
+}
+
+// Timeouts of the http.Server that Serve runs. Calls never wait on a
+// client socket, so a request is quick once its body has arrived.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	shutdownGrace     = 5 * time.Second
+)
+
+// Serve serves the push API on ln until ctx is done, then lets requests
+// in flight finish for up to 5 seconds and returns. It closes ln. It
+// returns nil after ctx is done, or the error that stopped the server.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
+	}
+	stopped := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+		}
+	})
+	err := srv.Serve(ln)
+	if !stop() {
+		<-stopped // ctx ended: wait for Shutdown
+		return nil
+	}
+	return err
+}

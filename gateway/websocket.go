@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WebSocketHandler returns the http.Handler that upgrades requests to
+// WebSocket and serves them as clients of h. It serves each connection
+// on the calling goroutine until the connection ends, so a caller that
+// counts or logs requests sees the connection's whole life.
+//
+// clientAddr gives the client's address for a request; nil means the
+// request's RemoteAddr. An edge mounting the handler passes the address
+// it worked out (trusted forwarding headers included).
+//
+// Origins are not checked here: the edge route's allowed_origins does
+// that before the handler runs.
+func (h *Hub) WebSocketHandler(clientAddr func(*http.Request) netip.AddrPort) http.Handler {
+	if clientAddr == nil {
+		clientAddr = remoteAddr
+	}
+	return &wsHandler{
+		hub:        h,
+		clientAddr: clientAddr,
+		upgrader: websocket.Upgrader{
+			// Zero buffer sizes reuse the HTTP server's buffers for the
+			// handshake; the hub writes frames itself afterwards.
+			CheckOrigin: func(*http.Request) bool { return true },
+			Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+				if status == http.StatusBadRequest && r.Header.Get("Sec-Websocket-Version") != "13" {
+					w.Header().Set("Sec-WebSocket-Version", "13")
+					status = http.StatusUpgradeRequired
+				}
+				http.Error(w, http.StatusText(status)+": "+reason.Error(), status)
+			},
+		},
+	}
+}
+
+type wsHandler struct {
+	hub        *Hub
+	clientAddr func(*http.Request) netip.AddrPort
+	upgrader   websocket.Upgrader
+}
+
+func (wh *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ws, err := wh.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	t := newWSTransport(ws, wh.hub.maxMessage)
+	c := wh.hub.newClient(t, wh.clientAddr(r))
+	t.c = c
+	req := &WebSocketRequest{
+		Path:    r.URL.Path,
+		Header:  r.Header.Clone(),
+		Query:   r.URL.Query(),
+		Cookies: make(map[string]string),
+	}
+	for _, ck := range r.Cookies() {
+		req.Cookies[ck.Name] = ck.Value
+	}
+	wh.hub.serve(c, func(info ClientInfo) { wh.hub.handler.OnWebSocketConnect(info, req) })
+}
+
+func remoteAddr(r *http.Request) netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// wsTransport reads with gorilla/websocket and writes frames itself, so
+// that a broadcast encodes its frame header once for all receivers and
+// a batch of messages goes out in one write. gorilla's own control
+// writes (pong, close echo) are replaced by handlers that queue them, so
+// the hub's writer stays the only writer.
+type wsTransport struct {
+	ws  *websocket.Conn
+	nc  net.Conn
+	c   *client
+	max int64
+	buf bytes.Buffer
+}
+
+func newWSTransport(ws *websocket.Conn, max int64) *wsTransport {
+	t := &wsTransport{ws: ws, nc: ws.NetConn(), max: max}
+	ws.SetPingHandler(func(data string) error {
+		t.c.lastSeen.Store(t.c.hub.clock())
+		t.c.enqueue(item{kind: itemPong, ctl: []byte(data)})
+		return nil
+	})
+	ws.SetPongHandler(func(string) error {
+		t.c.lastSeen.Store(t.c.hub.clock())
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, text string) error {
+		// Echo the client's close; a close we sent first is already
+		// queued or written, and this queues nothing then.
+		d := Disconnect{Code: code}
+		if code == websocket.CloseNoStatusReceived {
+			d.Code = 0
+		}
+		t.c.close(d)
+		return nil
+	})
+	return t
+}
+
+func (t *wsTransport) kind() string   { return "websocket" }
+func (t *wsTransport) conn() net.Conn { return t.nc }
+
+func (t *wsTransport) readMessage() ([]byte, error) {
+	_, r, err := t.ws.NextReader()
+	if err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return nil, io.EOF
+		}
+		return nil, err
+	}
+	t.buf.Reset()
+	if t.buf.Cap() > 64<<10 {
+		t.buf = bytes.Buffer{} // let one big message's buffer go
+	}
+	n, err := t.buf.ReadFrom(io.LimitReader(r, t.max+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > t.max {
+		t.c.close(DisconnectTooBig)
+		// Wait for the client's answer to the close frame; the reader
+		// loop ends then.
+		return nil, DisconnectTooBig
+	}
+	return t.buf.Bytes(), nil
+}
+
+func (t *wsTransport) write(w *bufio.Writer, it item) error {
+	var hdr [14]byte
+	switch it.kind {
+	case itemData:
+		if _, err := w.Write(it.msg.wsHeader()); err != nil {
+			return err
+		}
+		_, err := w.Write(it.msg.data)
+		return err
+	case itemPing:
+		_, err := w.Write(frameHeader(hdr[:0], opPing, 0))
+		return err
+	case itemPong:
+		p := it.ctl
+		if len(p) > 125 {
+			p = p[:125]
+		}
+		w.Write(frameHeader(hdr[:0], opPong, len(p)))
+		_, err := w.Write(p)
+		return err
+	case itemClose:
+		p := closePayload(it.disc)
+		w.Write(frameHeader(hdr[:0], opClose, len(p)))
+		_, err := w.Write(p)
+		return err
+	}
+	return nil
+}
+
+// closed runs once our close frame is out: the reader goes on until the
+// client's close frame answers it, or the deadline.
+func (t *wsTransport) closed(deadline time.Time) { t.nc.SetReadDeadline(deadline) }
