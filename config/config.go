@@ -53,6 +53,9 @@ type TLS struct {
 	// or "1.3". TLS 1.2 is limited to ECDHE key exchange with AEAD ciphers
 	// (Mozilla's "intermediate" profile).
 	MinVersion string `yaml:"min_version"`
+	// ACME configures the CA that issues certificates for sites with
+	// tls.acme: true. Unused when no site asks for ACME.
+	ACME ACME `yaml:"acme"`
 }
 
 // Limits bounds time and resources. A zero field means its default.
@@ -121,7 +124,7 @@ type Site struct {
 }
 
 // SiteTLS says where a site's certificate comes from: exactly one of a
-// certificate/key file pair or Internal.
+// certificate/key file pair, Internal or ACME.
 type SiteTLS struct {
 	// CertFile is a PEM file with the leaf certificate first, followed by
 	// its intermediates (the full chain, as WeChat and Android require).
@@ -132,6 +135,12 @@ type SiteTLS struct {
 	// generated once and kept under the user's config directory. For local
 	// development only: browsers warn until it is trusted.
 	Internal bool `yaml:"internal"`
+	// ACME obtains and renews a certificate for each of the site's hosts
+	// from the CA in the global tls.acme block (Let's Encrypt by default).
+	// The hosts must be public DNS names that resolve to this server, and
+	// the CA must reach it on port 443 or 80. Wildcard hosts cannot be
+	// used: they need the DNS-01 challenge.
+	ACME bool `yaml:"acme"`
 }
 
 // Route maps a path prefix to exactly one kind of handler: Upstreams,
@@ -307,7 +316,7 @@ func (r Route) IsWebSocketOnly() bool {
 func Default() Config {
 	return Config{
 		Listen:          Listen{HTTPS: ":443", HTTP: ":80"},
-		TLS:             TLS{MinVersion: "1.2"},
+		TLS:             TLS{MinVersion: "1.2", ACME: ACME{DirectoryURL: LetsEncryptProduction}},
 		ShutdownTimeout: 10 * time.Second,
 		Limits: Limits{
 			HandshakeTimeout: 10 * time.Second,
@@ -398,6 +407,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.TLS.MinVersion == "" {
 		c.TLS.MinVersion = d.TLS.MinVersion
+	}
+	if c.TLS.ACME.DirectoryURL == "" {
+		c.TLS.ACME.DirectoryURL = d.TLS.ACME.DirectoryURL
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout

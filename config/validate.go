@@ -82,6 +82,9 @@ func (c *Config) Validate() error {
 	for i := range c.Sites {
 		c.Sites[i].validate(p, fmt.Sprintf("sites[%d]", i), owner)
 	}
+	if c.UsesACME() {
+		c.TLS.ACME.validate(p)
+	}
 	return p.err()
 }
 
@@ -169,11 +172,15 @@ func (s *Site) validate(p *problems, key string, owner map[string]string) {
 	}
 	t := s.TLS
 	switch {
+	case t.ACME && (t.Internal || t.CertFile != "" || t.KeyFile != ""):
+		p.add(key+".tls", "acme excludes internal and cert_file/key_file: give exactly one")
+	case t.ACME:
+		s.validateACME(p, key)
 	case t.Internal && (t.CertFile != "" || t.KeyFile != ""):
 		p.add(key+".tls", "internal and cert_file/key_file exclude each other")
 	case t.Internal:
 	case t.CertFile == "" && t.KeyFile == "":
-		p.add(key+".tls", "a certificate is required: cert_file and key_file, or internal: true")
+		p.add(key+".tls", "a certificate is required: cert_file and key_file, internal: true or acme: true")
 	case t.CertFile == "":
 		p.add(key+".tls.key_file", "key_file needs cert_file")
 	case t.KeyFile == "":

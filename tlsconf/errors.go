@@ -46,3 +46,20 @@ func (e *SiteError) Unwrap() error { return e.Err }
 // Path returns the full key path, such as "sites[0].tls.cert_file", for
 // config.Source.Line.
 func (e *SiteError) Path() string { return fmt.Sprintf("sites[%d].%s", e.Site, e.Key) }
+
+// KeyError is a problem with a configuration key outside the sites, such
+// as "tls.acme.ca_root". Its text is "tlsconf: KEY: what is wrong".
+type KeyError struct {
+	// Key is the full key path.
+	Key string
+	// Err is what went wrong.
+	Err error
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("tlsconf: %s: %v", e.Key, e.Err) }
+
+// Unwrap returns e.Err.
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// Path returns e.Key, for config.Source.Line.
+func (e *KeyError) Path() string { return e.Key }

@@ -249,7 +249,7 @@ func TestConfigErrors(t *testing.T) {
 			`tlsconf: tls.min_version: want "1.2" or "1.3", got "1.1"`},
 		{"no sites", newConfig("1.2"), "tlsconf: no sites; at least one is required"},
 		{"no certificate", newConfig("1.2", config.Site{Hosts: []string{"a.test"}}),
-			"tlsconf: sites[0]: no certificate: set cert_file and key_file, or internal: true"},
+			"tlsconf: sites[0]: no certificate: set cert_file and key_file, internal: true or acme: true"},
 		{"internal and files", newConfig("1.2", config.Site{Hosts: []string{"a.test"}, TLS: config.SiteTLS{Internal: true, CertFile: "x"}}),
 			"tlsconf: sites[0]: internal and cert_file/key_file exclude each other"},
 		{"internal without hosts", newConfig("1.2", config.Site{TLS: config.SiteTLS{Internal: true}}),

@@ -19,12 +19,30 @@ import (
 // keyFile of site i. It returns the certificate, or one *SiteError per
 // problem found.
 func loadKeyPair(i int, certFile, keyFile string) (*tls.Certificate, []error) {
-	var errs []error
-	chain, err := readChain(certFile)
+	certPEM, cerr := os.ReadFile(certFile)
+	keyPEM, kerr := os.ReadFile(keyFile)
+	return parseKeyPair(i, certFile, certPEM, cerr, keyFile, keyPEM, kerr)
+}
+
+// parseKeyPair is loadKeyPair for file contents already read, with the
+// errors reading them.
+func parseKeyPair(i int, certFile string, certPEM []byte, certErr error, keyFile string, keyPEM []byte, keyErr error) (*tls.Certificate, []error) {
+	var (
+		errs  []error
+		chain []*x509.Certificate
+		key   crypto.Signer
+	)
+	err := certErr
+	if err == nil {
+		chain, err = parseChain(certPEM, certFile)
+	}
 	if err != nil {
 		errs = append(errs, &SiteError{Site: i, Key: "tls.cert_file", Err: fmt.Errorf("load %s: %w", certFile, err)})
 	}
-	key, err := readKey(keyFile)
+	err = keyErr
+	if err == nil {
+		key, err = parseKeyPEM(keyPEM)
+	}
 	if err != nil {
 		errs = append(errs, &SiteError{Site: i, Key: "tls.key_file", Err: fmt.Errorf("load %s: %w", keyFile, err)})
 	}
@@ -57,6 +75,11 @@ func readChain(file string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseChain(data, file)
+}
+
+// parseChain is readChain for the contents of file.
+func parseChain(data []byte, file string) ([]*x509.Certificate, error) {
 	var (
 		chain   []*x509.Certificate
 		sawKey  bool
@@ -98,6 +121,11 @@ func readKey(file string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseKeyPEM(data)
+}
+
+// parseKeyPEM is readKey for the contents of a file.
+func parseKeyPEM(data []byte) (crypto.Signer, error) {
 	var (
 		sawCert bool
 		rest    = data

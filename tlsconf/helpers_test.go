@@ -56,7 +56,13 @@ func newManager(t testing.TB, cfg *config.Config, opts tlsconf.Options) *tlsconf
 // ends. Each connection is handshaken and closed. It returns the address.
 func serve(t testing.TB, cfg *tls.Config) string {
 	t.Helper()
-	ln := tls.NewListener(testutil.Listen(t), cfg)
+	return serveOn(t, testutil.Listen(t), cfg)
+}
+
+// serveOn is serve on a listener the test opened.
+func serveOn(t testing.TB, raw net.Listener, cfg *tls.Config) string {
+	t.Helper()
+	ln := tls.NewListener(raw, cfg)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {

@@ -307,3 +307,42 @@ func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
 	}
 	return os.Rename(tmp, name)
 }
+
+// noCert is the certSource of a site without a certificate, in a
+// ReadOnly Manager: handshakes fail, and problem says why.
+type noCert struct {
+	hosts   []string
+	file    string
+	problem string
+}
+
+func (n noCert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return nil, fmt.Errorf("tlsconf: no certificate for %v: %s", n.hosts, n.problem)
+}
+
+func (n noCert) served() []servedCert {
+	return []servedCert{{hosts: n.hosts, file: n.file, problem: n.problem}}
+}
+
+// storedInternal returns the internal certificate stored for hosts,
+// without creating or issuing anything (for a ReadOnly Manager).
+func (m *Manager) storedInternal(hosts []string) certSource {
+	dir := m.internalDir
+	if dir == "" {
+		d, err := defaultInternalDir()
+		if err != nil {
+			return noCert{hosts: hosts, problem: err.Error()}
+		}
+		dir = d
+	}
+	name := fileName(hosts[0])
+	certFile := filepath.Join(dir, sitesDirName, name+".crt")
+	cert, errs := loadKeyPair(0, certFile, filepath.Join(dir, sitesDirName, name+".key"))
+	switch {
+	case errs != nil && errors.Is(errs[0], fs.ErrNotExist):
+		return noCert{hosts: hosts, file: certFile, problem: "not issued yet: wssgate run issues it"}
+	case errs != nil:
+		return noCert{hosts: hosts, file: certFile, problem: errors.Join(errs...).Error()}
+	}
+	return fixedCert{cert: cert, hosts: hosts, file: certFile}
+}

@@ -10,7 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/crypto/acme"
+
 	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/internal/hostmatch"
 )
 
 // Options configures a [Manager] beyond what config.Config holds.
@@ -25,9 +28,24 @@ type Options struct {
 	// Logger receives warnings (an expired certificate) and notices (a new
 	// internal CA). Nil discards them.
 	Logger *slog.Logger
-	// Now is the clock for validity checks and new internal certificates.
-	// Nil means time.Now.
+	// Now is the clock for validity checks, new internal certificates and
+	// ACME retry times. Nil means time.Now.
 	Now func() time.Time
+	// WatchInterval is how often [Manager.Run] checks cert_file/key_file
+	// pairs for changes; a change is loaded once the files have read the
+	// same on two checks in a row. Zero means 2s.
+	WatchInterval time.Duration
+	// ACMEPollInterval is how often [Manager.Run] looks at every ACME
+	// host: to pick up renewed certificates and to retry failed orders
+	// once their backoff (2 minutes, doubling to an hour) has passed.
+	// Zero means one minute.
+	ACMEPollInterval time.Duration
+	// ReadOnly makes a Manager for inspection (wssgate validate and
+	// certs): New writes nothing. The ACME cache directory is not
+	// created, and internal certificates are only read from InternalDir:
+	// a site whose certificate was never issued has none, and
+	// [CertInfo.Problem] says so. Such a Manager must not serve.
+	ReadOnly bool
 }
 
 // Manager holds the certificates of every site and builds the server's
@@ -37,8 +55,13 @@ type Manager struct {
 	log         *slog.Logger
 	now         func() time.Time
 	internalDir string
+	readOnly    bool
 	minVersion  string
 	base        *tls.Config
+	watchEvery  time.Duration
+	acmePoll    time.Duration
+	acme        *acmeIssuer // nil when no site uses ACME
+	running     atomic.Bool
 
 	reload sync.Mutex // serializes Reload; handshakes never take it
 	state  atomic.Pointer[table]
@@ -60,7 +83,16 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 		log:         opts.Logger,
 		now:         opts.Now,
 		internalDir: opts.InternalDir,
+		readOnly:    opts.ReadOnly,
 		minVersion:  minVer,
+		watchEvery:  opts.WatchInterval,
+		acmePoll:    opts.ACMEPollInterval,
+	}
+	if m.watchEvery <= 0 {
+		m.watchEvery = defaultWatchInterval
+	}
+	if m.acmePoll <= 0 {
+		m.acmePoll = defaultACMEPoll
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -68,6 +100,11 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 	m.log = m.log.With("component", "tlsconf")
 	if m.now == nil {
 		m.now = time.Now
+	}
+	if cfg.UsesACME() {
+		if m.acme, err = newACMEIssuer(cfg, opts, m.log, m.now); err != nil {
+			return nil, err
+		}
 	}
 	m.base = &tls.Config{
 		MinVersion:   version,
@@ -77,9 +114,13 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 		// advertise extended CONNECT (RFC 8441; only GODEBUG=http2xconnect=1
 		// turns it on), so browsers never try WebSocket over h2 and open an
 		// HTTP/1.1 connection for it.
-		// An ACME source will need "acme-tls/1" appended here.
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: m.getCertificate,
+	}
+	if m.acme != nil {
+		// The tls-alpn-01 challenge: the CA's validation handshake offers
+		// only this protocol, and the acmeCert source answers it.
+		m.base.NextProtos = append(m.base.NextProtos, acme.ALPNProto)
 	}
 	t, err := m.build(cfg)
 	if err != nil {
@@ -91,7 +132,8 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 
 // TLSConfig returns a new server *tls.Config: MinVersion from
 // tls.min_version, TLS 1.2 cipher suites limited to ECDHE with AEAD,
-// ALPN "h2" and "http/1.1", and GetCertificate choosing the site by SNI.
+// ALPN "h2" and "http/1.1" (and "acme-tls/1" when a site uses ACME, for
+// the tls-alpn-01 challenge), and GetCertificate choosing the site by SNI.
 // The caller may adjust the copy it gets, slices included. Every copy
 // reads m's current certificates, so a Reload reaches all listeners.
 func (m *Manager) TLSConfig() *tls.Config {
@@ -109,9 +151,10 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 
 // Reload loads the certificates of cfg and, if every site's loads,
 // switches all handshakes to them. On error nothing changes and the old
-// certificates stay in use. A changed tls.min_version cannot reach
-// running listeners: Reload then returns an error wrapping
-// [ErrRestartRequired] and changes nothing.
+// certificates stay in use. A changed tls.min_version, tls.acme block or
+// set of ACME hosts cannot reach running listeners and the running ACME
+// client: Reload then returns an error wrapping [ErrRestartRequired] and
+// changes nothing.
 func (m *Manager) Reload(cfg *config.Config) error {
 	if cfg == nil {
 		return errors.New("tlsconf: nil config")
@@ -122,6 +165,9 @@ func (m *Manager) Reload(cfg *config.Config) error {
 	}
 	if minVer != m.minVersion {
 		return fmt.Errorf("tlsconf: tls.min_version changed from %q to %q: %w", m.minVersion, minVer, ErrRestartRequired)
+	}
+	if err := m.sameACME(cfg); err != nil {
+		return err
 	}
 	m.reload.Lock()
 	defer m.reload.Unlock()
@@ -134,15 +180,15 @@ func (m *Manager) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Certificates describes the certificate each site serves, in site order.
-// The result is the caller's to keep.
+// Certificates describes every certificate the sites serve, in site
+// order: one per site, except ACME sites, which have one per host. The
+// result is the caller's to keep.
 func (m *Manager) Certificates() []CertInfo {
-	t := m.state.Load()
-	out := make([]CertInfo, len(t.sites))
-	for i, s := range t.sites {
-		out[i] = s.info
-		out[i].Hosts = slices.Clone(s.info.Hosts)
-		out[i].Names = slices.Clone(s.info.Names)
+	var out []CertInfo
+	for _, s := range m.state.Load().sites {
+		for _, sc := range s.src.served() {
+			out = append(out, newCertInfo(s.index, s.source, sc))
+		}
 	}
 	return out
 }
@@ -166,12 +212,25 @@ func (m *Manager) build(cfg *config.Config) (*table, error) {
 		caDone bool // ca opened, or its failure reported once
 	)
 	for i, sc := range cfg.Sites {
-		var (
-			cert   *tls.Certificate
-			source string
-			file   string
-		)
+		s := &site{index: i, hosts: slices.Clone(sc.Hosts)}
 		switch tc := sc.TLS; {
+		case tc.ACME && (tc.Internal || tc.CertFile != "" || tc.KeyFile != ""):
+			errs = append(errs, &SiteError{Site: i, Key: "tls", Err: errors.New("acme excludes internal and cert_file/key_file")})
+			continue
+		case tc.ACME:
+			if m.acme == nil {
+				errs = append(errs, &SiteError{Site: i, Key: "tls.acme", Err: fmt.Errorf("the first site with tls.acme %w", ErrRestartRequired)})
+				continue
+			}
+			src := &acmeCert{issuer: m.acme}
+			for _, h := range sc.Hosts {
+				src.hosts = append(src.hosts, m.acme.hosts[hostmatch.Normalize(h)])
+			}
+			if len(src.hosts) == 0 || slices.Contains(src.hosts, nil) {
+				errs = append(errs, &SiteError{Site: i, Key: "hosts", Err: fmt.Errorf("ACME hosts %v %w", sc.Hosts, ErrRestartRequired)})
+				continue
+			}
+			s.source, s.src = SourceACME, src
 		case tc.Internal && (tc.CertFile != "" || tc.KeyFile != ""):
 			errs = append(errs, &SiteError{Site: i, Key: "tls", Err: errors.New("internal and cert_file/key_file exclude each other")})
 			continue
@@ -179,6 +238,11 @@ func (m *Manager) build(cfg *config.Config) (*table, error) {
 			if len(sc.Hosts) == 0 {
 				errs = append(errs, &SiteError{Site: i, Key: "hosts", Err: errors.New("an internal certificate needs at least one host")})
 				continue
+			}
+			s.source = SourceInternal
+			if m.readOnly {
+				s.src = m.storedInternal(sc.Hosts)
+				break
 			}
 			if !caDone {
 				caDone = true
@@ -190,26 +254,33 @@ func (m *Manager) build(cfg *config.Config) (*table, error) {
 			if ca == nil {
 				continue
 			}
-			var err error
-			if cert, file, err = ca.leaf(sc.Hosts, now); err != nil {
+			cert, file, err := ca.leaf(sc.Hosts, now)
+			if err != nil {
 				errs = append(errs, &SiteError{Site: i, Key: "tls.internal", Err: fmt.Errorf("internal certificate for %v: %w", sc.Hosts, err)})
 				continue
 			}
-			source = SourceInternal
+			s.src = fixedCert{cert: cert, hosts: s.hosts, file: file}
 			t.rootFile = ca.certFile
 		case tc.CertFile != "" || tc.KeyFile != "":
-			var loadErrs []error
-			if cert, loadErrs = loadKeyPair(i, tc.CertFile, tc.KeyFile); loadErrs != nil {
+			f := &fileCert{site: i, hosts: s.hosts, certFile: tc.CertFile, keyFile: tc.KeyFile}
+			c := readPair(tc.CertFile, tc.KeyFile)
+			cert, loadErrs := parseKeyPair(i, tc.CertFile, c.certPEM, c.certErr, tc.KeyFile, c.keyPEM, c.keyErr)
+			if loadErrs != nil {
 				errs = append(errs, loadErrs...)
 				continue
 			}
-			source, file = SourceFile, tc.CertFile
+			f.cur.Store(cert)
+			f.loaded, f.seen = c.sum, c.sum
+			s.source, s.src = SourceFile, f
 		default:
-			errs = append(errs, &SiteError{Site: i, Key: "tls", Err: errors.New("no certificate: set cert_file and key_file, or internal: true")})
+			errs = append(errs, &SiteError{Site: i, Key: "tls", Err: errors.New("no certificate: set cert_file and key_file, internal: true or acme: true")})
 			continue
 		}
-		s := &site{src: fixedCert{cert}, info: newCertInfo(i, sc.Hosts, source, file, cert)}
-		m.warnValidity(s.info, now)
+		for _, sc := range s.src.served() {
+			if sc.cert != nil {
+				m.warnValidity(newCertInfo(i, s.source, sc), now)
+			}
+		}
 		t.add(s)
 	}
 	if errs != nil {

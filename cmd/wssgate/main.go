@@ -6,6 +6,7 @@
 //
 //	wssgate run [-config FILE]      serve (default: ./config.yaml, else a built-in local setup)
 //	wssgate validate [-config FILE] check a configuration; print every problem as FILE:LINE: key: what
+//	wssgate certs [-config FILE]    list every certificate: hosts, issuer, expiry, source
 //	wssgate version                 print the version
 package main
 
@@ -35,6 +36,7 @@ const (
 const usage = `usage:
   wssgate run [-config FILE]       serve; without -config: ./config.yaml if present, else a built-in local setup
   wssgate validate [-config FILE]  check a configuration and print every problem as FILE:LINE: key: what is wrong
+  wssgate certs [-config FILE]     list every certificate: hosts, issuer, expiry, source (file, acme, internal)
   wssgate version                  print the version
 `
 
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "certs":
+		return cmdCerts(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

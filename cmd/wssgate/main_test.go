@@ -46,12 +46,21 @@ func writeFile(t *testing.T, dir, name, content string) string {
 // the server stops, gracefully, when the test ends.
 func startServer(t *testing.T, cfgText string) (addr string, stop func() error) {
 	t.Helper()
+	srv, stop := startServerWith(t, cfgText, serverOptions{})
+	return srv.lnTLS.Addr().String(), stop
+}
+
+// startServerWith is startServer with options (logger and InternalDir
+// are filled in) that returns the server.
+func startServerWith(t *testing.T, cfgText string, opts serverOptions) (srv *server, stop func() error) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg, err := config.Load(writeFile(t, dir, "config.yaml", cfgText))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	srv, err := start(cfg, serverOptions{Logger: testutil.Logger(t), AccessLog: testutil.Logger(t), InternalDir: filepath.Join(dir, "internal")})
+	opts.Logger, opts.AccessLog, opts.InternalDir = testutil.Logger(t), testutil.Logger(t), filepath.Join(dir, "internal")
+	srv, err = start(cfg, opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -73,7 +82,7 @@ func startServer(t *testing.T, cfgText string) (addr string, stop func() error) 
 		}
 	}
 	t.Cleanup(func() { _ = stop() })
-	return srv.lnTLS.Addr().String(), stop
+	return srv, stop
 }
 
 // TestEndToEnd runs the real server with a CA-issued certificate and an
@@ -247,7 +256,9 @@ func TestDefaultConfig(t *testing.T) {
 func TestValidateCommand(t *testing.T) {
 	dir := t.TempDir()
 	ca := testutil.NewCA(t, "Test Root")
-	leaf := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"chat.example.com"}})
+	// A leaf as a public CA issues it: from an intermediate, in the file
+	// with its chain, months to go (anything else draws a warning).
+	leaf := ca.Intermediate(t, "Test Intermediate").Leaf(t, testutil.LeafOptions{Hosts: []string{"chat.example.com"}, NotAfter: time.Now().AddDate(0, 3, 0)})
 	certFile, keyFile := leaf.WriteFiles(t, dir)
 	other := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"chat.example.com"}})
 	_, otherKey := other.WriteFiles(t, t.TempDir())

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/proxy"
@@ -63,7 +64,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	log := newLogger(cfg.Log, stderr)
-	srv, err := start(cfg, serverOptions{Logger: log, AccessLog: accessLogger(cfg.Log, log)})
+	srv, err := start(cfg, serverOptions{Logger: log, AccessLog: accessLogger(cfg.Log, log), Reload: notifyReload()})
 	if err != nil {
 		fmt.Fprintf(stderr, "wssgate: %s\n", oneLine(err))
 		return exitFail
@@ -81,6 +82,12 @@ type serverOptions struct {
 	Logger      *slog.Logger // nil discards
 	AccessLog   *slog.Logger // nil: no access log
 	InternalDir string       // "" = tlsconf's default under the user's config dir
+	// Reload reloads the certificate files each time it delivers (SIGHUP);
+	// nil never does. Files are also reloaded when they change.
+	Reload <-chan os.Signal
+	// CertWatch and ACMEPoll are tlsconf.Options.WatchInterval and
+	// ACMEPollInterval; zero means tlsconf's defaults.
+	CertWatch, ACMEPoll time.Duration
 }
 
 // server is a running edge: its listeners, TLS and proxy.
@@ -93,6 +100,7 @@ type server struct {
 	httpSrv *http.Server // nil when listen.http is ""
 	lnTLS   net.Listener
 	lnHTTP  net.Listener
+	reload  <-chan os.Signal
 	gateway *gatewayServer // nil when nothing reaches the gateway
 }
 
@@ -104,7 +112,8 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	setMaxConnections(cfg, openFileLimit(), log)
-	certs, err := tlsconf.New(cfg, tlsconf.Options{InternalDir: opts.InternalDir, Logger: log})
+	certs, err := tlsconf.New(cfg, tlsconf.Options{InternalDir: opts.InternalDir, Logger: log,
+		WatchInterval: opts.CertWatch, ACMEPollInterval: opts.ACMEPoll})
 	if err != nil {
 		return nil, positioned(cfg, err)
 	}
@@ -121,7 +130,7 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 		gw.closeListeners()
 		return nil, positioned(cfg, err)
 	}
-	s := &server{cfg: cfg, log: log, certs: certs, proxy: px, gateway: gw}
+	s := &server{cfg: cfg, log: log, certs: certs, proxy: px, reload: opts.Reload, gateway: gw}
 	lim := cfg.Limits
 	s.https = &http.Server{
 		Handler:           px,
@@ -144,7 +153,8 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 			return nil, fmt.Errorf("listen.http %s: %w", cfg.Listen.HTTP, err)
 		}
 		s.httpSrv = &http.Server{
-			Handler:           redirectHandler(s.lnTLS.Addr()),
+			// ACME http-01 challenges first, then the redirect.
+			Handler:           certs.HTTPHandler(redirectHandler(s.lnTLS.Addr())),
 			ReadHeaderTimeout: lim.HandshakeTimeout,
 			ReadTimeout:       lim.ReadTimeout,
 			IdleTimeout:       lim.KeepaliveTimeout,
@@ -184,6 +194,22 @@ func (s *server) serve(ctx context.Context) error {
 	if s.httpSrv != nil {
 		go func() { errc <- s.httpSrv.Serve(s.lnHTTP) }()
 	}
+	// Certificates: file changes, ACME orders and renewals, SIGHUP. They
+	// stop once the listeners have.
+	certCtx, stopCerts := context.WithCancel(context.Background())
+	var certWG sync.WaitGroup
+	certWG.Go(func() {
+		if err := s.certs.Run(certCtx); err != nil {
+			s.log.Error("certificate manager stopped", "err", err)
+		}
+	})
+	if s.reload != nil {
+		certWG.Go(func() { reloadOnSignal(certCtx, s.reload, s.certs, s.log) })
+	}
+	defer func() {
+		stopCerts()
+		certWG.Wait()
+	}()
 	gwCtx, stopGateway := context.WithCancel(context.Background())
 	defer stopGateway()
 	gwDone := make(chan struct{})

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 
 	"github.com/wssgate/wssgate/config"
@@ -19,26 +18,47 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
-	// Load the certificates as run would. Internal certificates are made
-	// in a scratch directory: validating must not create the real ones.
-	scratch, err := os.MkdirTemp("", "wssgate-validate-")
-	if err != nil {
-		fmt.Fprintf(stderr, "wssgate: %v\n", err)
-		return exitFail
-	}
-	defer os.RemoveAll(scratch)
-	_, tlsErr := tlsconf.New(cfg, tlsconf.Options{InternalDir: scratch})
+	// Load the certificates as run would, but read-only: validating
+	// creates no internal CA and no ACME cache.
+	certs, tlsErr := tlsconf.New(cfg, tlsconf.Options{ReadOnly: true})
 	_, proxyErr := proxy.New(cfg, proxy.Options{}) // routes' files, such as upstream_tls.ca_file
+	var warnings []error
+	if tlsErr == nil {
+		var problems []error
+		problems, warnings = certs.Check()
+		tlsErr = errors.Join(problems...)
+	}
 	if err := errors.Join(tlsErr, proxyErr, secretProblems(cfg)); err != nil {
 		printProblems(stderr, positioned(cfg, err))
+		printWarnings(stderr, positioned(cfg, errors.Join(warnings...)))
 		return exitFail
 	}
+	printWarnings(stdout, positioned(cfg, errors.Join(warnings...)))
 	routes := 0
 	for _, s := range cfg.Sites {
 		routes += len(s.Routes)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d sites, %d routes)\n", cfg.Source.File, len(cfg.Sites), routes)
+	summary := fmt.Sprintf("%d sites, %d routes", len(cfg.Sites), routes)
+	if len(warnings) > 0 {
+		summary += fmt.Sprintf(", %d warnings", len(warnings))
+	}
+	fmt.Fprintf(stdout, "%s: ok (%s)\n", cfg.Source.File, summary)
 	return exitOK
+}
+
+// printWarnings prints each warning joined in err on its own line,
+// marked as a warning.
+func printWarnings(w io.Writer, err error) {
+	for _, e := range config.Errors(err) {
+		if ce, ok := e.(*config.Error); ok {
+			c := *ce
+			c.Msg = "warning: " + c.Msg
+			e = &c
+		} else {
+			e = fmt.Errorf("warning: %w", e)
+		}
+		fmt.Fprintln(w, e)
+	}
 }
 
 // printProblems prints each problem joined in err on its own line.

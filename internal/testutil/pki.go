@@ -77,7 +77,7 @@ type LeafOptions struct {
 	// The first is also the subject common name. Empty means no names.
 	Hosts []string
 	// Key is the key type: "ecdsa" (P-256, the default when empty), "rsa"
-	// (2048 bits), "rsa1024" (for weak-key tests) or "ed25519".
+	// (2048 bits), "rsa1024" or "p224" (for weak-key tests) or "ed25519".
 	Key string
 	// NotBefore is the start of validity; zero means an hour ago.
 	NotBefore time.Time
@@ -193,10 +193,12 @@ func newKey(t testing.TB, kind string) crypto.Signer {
 		key, err = rsa.GenerateKey(rand.Reader, 2048)
 	case "rsa1024":
 		key, err = rsa.GenerateKey(rand.Reader, 1024)
+	case "p224":
+		key, err = ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	case "ed25519":
 		_, key, err = ed25519.GenerateKey(rand.Reader)
 	default:
-		t.Fatalf("testutil: unknown key type %q (want ecdsa, rsa, rsa1024 or ed25519)", kind)
+		t.Fatalf("testutil: unknown key type %q (want ecdsa, rsa, rsa1024, p224 or ed25519)", kind)
 	}
 	if err != nil {
 		t.Fatalf("testutil: generate %s key: %v", kind, err)

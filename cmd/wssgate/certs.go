@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wssgate/wssgate/tlsconf"
+)
+
+// notifyReload returns a channel that delivers SIGHUP, which reloads the
+// certificate files. (Reloading the whole configuration is not done yet.)
+func notifyReload() <-chan os.Signal {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	return c
+}
+
+// reloadOnSignal reloads the certificate files each time sig delivers,
+// until ctx ends. A pair that does not load keeps its old certificate;
+// tlsconf logs why.
+func reloadOnSignal(ctx context.Context, sig <-chan os.Signal, certs *tlsconf.Manager, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+			log.Info("reloading certificate files", "signal", "SIGHUP")
+			if err := certs.ReloadCertificates(); err != nil {
+				log.Warn("some certificate files did not reload; their previous certificates are still served")
+			}
+		}
+	}
+}
+
+// cmdCerts lists every certificate the configuration serves, as it is on
+// disk now: files, the internal CA's certificates and the ACME cache. It
+// starts no server and writes nothing.
+func cmdCerts(args []string, stdout, stderr io.Writer) int {
+	cfg, code := configFromFlags("certs", args, stderr)
+	if cfg == nil {
+		return code
+	}
+	certs, err := tlsconf.New(cfg, tlsconf.Options{ReadOnly: true})
+	if err != nil {
+		printProblems(stderr, positioned(cfg, err))
+		return exitFail
+	}
+	printCerts(stdout, certs.Certificates(), time.Now())
+	return exitOK
+}
+
+// printCerts writes one line per certificate: hosts, source, expiry,
+// issuer and file.
+func printCerts(w io.Writer, certs []tlsconf.CertInfo, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SITE\tHOSTS\tSOURCE\tNOT AFTER\tISSUER\tFILE")
+	for _, c := range certs {
+		expiry := c.NotAfter.UTC().Format("2006-01-02 15:04")
+		switch left := c.NotAfter.Sub(now); {
+		case c.Problem != "" && c.Serial == "":
+			expiry = "none: " + c.Problem
+		case left <= 0:
+			expiry += " (EXPIRED)"
+		default:
+			expiry += fmt.Sprintf(" (%dd)", int(left.Hours()/24))
+		}
+		issuer := c.Issuer
+		if issuer == "" {
+			issuer = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.Site, strings.Join(c.Hosts, ","), c.Source, expiry, issuer, c.File)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,4 @@
+package tlsconf
+
+// RetryDelay exposes retryDelay to the tests.
+var RetryDelay = retryDelay
