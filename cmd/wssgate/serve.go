@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/gateway/chatpage"
 	"github.com/wssgate/wssgate/proxy"
 	"github.com/wssgate/wssgate/tlsconf"
 )
@@ -118,7 +119,7 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 		return nil, positioned(cfg, err)
 	}
 	var gw *gatewayServer
-	popts := proxy.Options{Logger: log, AccessLog: opts.AccessLog}
+	popts := proxy.Options{Logger: log, AccessLog: opts.AccessLog, ChatPage: chatpage.Handler()}
 	if cfg.UsesGateway() {
 		if gw, err = newGateway(cfg, log); err != nil {
 			return nil, err
