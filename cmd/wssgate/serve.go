@@ -290,6 +290,9 @@ func (s *server) announce(w io.Writer) {
 		if g.wsLn != nil {
 			fmt.Fprintf(w, "  gateway WebSocket on ws://%s\n", g.wsLn.Addr())
 		}
+		if g.apiLn != nil {
+			fmt.Fprintf(w, "  push API on http://%s/api/<method> (Authorization: Bearer <secret>)\n", g.apiLn.Addr())
+		}
 	}
 	if root := s.certs.RootCertFile(); root != "" {
 		fmt.Fprintf(w, "  local certificate authority: %s (trust it to silence browser warnings)\n", root)
