@@ -35,7 +35,7 @@ func TestGatewayWiring(t *testing.T) {
 	t.Setenv("WSSGATE_TEST_PUSH_SECRET", "push-secret")
 
 	var mu sync.Mutex
-	var events []string
+	var events, ips []string
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mac := hmac.New(sha256.New, []byte(hookSecret))
@@ -46,12 +46,19 @@ func TestGatewayWiring(t *testing.T) {
 			return
 		}
 		var ev struct {
-			Event string `json:"event"`
-			Data  string `json:"data"`
+			Event     string `json:"event"`
+			Data      string `json:"data"`
+			IP        string `json:"ip"`
+			Transport string `json:"transport"`
 		}
 		json.Unmarshal(body, &ev)
 		mu.Lock()
-		events = append(events, strings.TrimSpace(ev.Event+" "+ev.Data))
+		if ev.Event == "connect" {
+			ips = append(ips, ev.IP)
+		}
+		if ev.IP != "203.0.113.9" { // the standalone client is checked apart
+			events = append(events, strings.TrimSpace(ev.Event+" "+ev.Data))
+		}
 		mu.Unlock()
 		if ev.Event == "connect" {
 			io.WriteString(w, `{"actions":[{"method":"joinGroup","group":"room"},{"method":"reply","data":"welcome"}]}`)
@@ -63,7 +70,9 @@ func TestGatewayWiring(t *testing.T) {
 	cfg, err := config.Load(writeFile(t, dir, "config.yaml", fmt.Sprintf(`
 listen: { https: "127.0.0.1:0", http: "" }
 shutdown_timeout: 5s
+trusted_proxies: ["127.0.0.0/8"]
 gateway:
+  websocket_listen: "127.0.0.1:0"
   push_api: { listen: "127.0.0.1:0", secret_env: WSSGATE_TEST_PUSH_SECRET }
   webhook: { url: "%s/events", secret: %q }
 sites:
@@ -145,6 +154,23 @@ sites:
 		}
 	}
 	waitEvents([]string{"connect", "websocket_connect", "message hi"})
+
+	// The standalone listener, behind a trusted proxy: the gateway takes
+	// the client's address from X-Forwarded-For.
+	standalone, _, err := websocket.DefaultDialer.Dial("ws://"+srv.gateway.wsLn.Addr().String()+"/", http.Header{"X-Forwarded-For": {"203.0.113.9"}})
+	if err != nil {
+		t.Fatalf("dial websocket_listen: %v", err)
+	}
+	standalone.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := standalone.ReadMessage(); err != nil || string(msg) != "welcome" {
+		t.Fatalf("standalone client got %q, %v; want the reply action", msg, err)
+	}
+	standalone.Close()
+	mu.Lock()
+	if len(ips) != 2 || ips[0] != "127.0.0.1" || ips[1] != "203.0.113.9" {
+		t.Errorf("connect events had ip %q, want the edge client's 127.0.0.1, then 203.0.113.9 from X-Forwarded-For", ips)
+	}
+	mu.Unlock()
 	// Stopping delivers the close event before the server returns.
 	cancel()
 	if err := <-done; err != nil {
