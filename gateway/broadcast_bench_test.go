@@ -210,6 +210,10 @@ func TestBroadcastSwarm(t *testing.T) {
 		say("error: dial: %v", dialErr)
 		return
 	}
+	if r, _ := strconv.Atoi(os.Getenv("WSSGATE_SWARM_ECHO")); r > 0 {
+		swarmEcho(conns, r, say)
+		return
+	}
 	type receipt struct{ seq, nanos int64 }
 	got := make(chan receipt, 4096)
 	for _, c := range conns {
@@ -243,6 +247,99 @@ func TestBroadcastSwarm(t *testing.T) {
 			delete(last, r.seq)
 		}
 	}
+}
+
+// echoHandler sends every message back to its sender.
+type echoHandler struct {
+	NopHandler
+	hub *Hub
+}
+
+func (e *echoHandler) OnMessage(c ClientInfo, data []byte) {
+	e.hub.SendToClient(c.ID, append([]byte(nil), data...))
+}
+
+// BenchmarkEcho measures round trips through the hub: 64 WebSocket
+// clients in a child process each send 64 bytes and wait for them to
+// come back (GatewayWorker's figure is 49,000 round trips/s on this
+// kind of machine). Each op is one round trip. Reported: round-trips/s
+// and the server's CPU per round trip.
+//
+// Run: go test -run '^$' -bench Echo -benchtime 100000x ./gateway
+func BenchmarkEcho(b *testing.B) {
+	const clients = 64
+	e := &echoHandler{}
+	h := New(Options{Handler: e})
+	e.hub = h
+	srv := httptest.NewServer(h.WebSocketHandler(nil))
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	rounds := max(1, b.N/clients)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBroadcastSwarm$")
+	cmd.Env = append(os.Environ(), "WSSGATE_SWARM_URL=ws"+strings.TrimPrefix(srv.URL, "http"),
+		"WSSGATE_SWARM_N="+strconv.Itoa(clients), "WSSGATE_SWARM_ECHO="+strconv.Itoa(rounds))
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	lines := bufio.NewScanner(stdout)
+	next := func() string {
+		if !lines.Scan() {
+			b.Fatalf("swarm ended: %v", lines.Err())
+		}
+		return lines.Text()
+	}
+	if l := next(); l != "ready" {
+		b.Fatal(l)
+	}
+	cpu0 := cpuTime()
+	start := time.Now()
+	b.ResetTimer()
+	io.WriteString(stdin, "go\n")
+	if l := next(); l != "done" {
+		b.Fatal(l)
+	}
+	b.StopTimer()
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	total := float64(rounds * clients)
+	b.ReportMetric(total/elapsed.Seconds(), "round-trips/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/total, "cpu-ns/round-trip")
+}
+
+// swarmEcho waits for "go" on stdin, then has every connection send
+// 64 bytes and wait for their echo, rounds times, and says "done".
+func swarmEcho(conns []*websocket.Conn, rounds int, say func(string, ...any)) {
+	say("ready")
+	in := bufio.NewScanner(os.Stdin)
+	if !in.Scan() {
+		return
+	}
+	msg := []byte(strings.Repeat("e", 64))
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			for range rounds {
+				if c.WriteMessage(websocket.TextMessage, msg) != nil {
+					return
+				}
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	say("done")
+	io.Copy(io.Discard, os.Stdin)
 }
 
 func cpuTime() time.Duration {
