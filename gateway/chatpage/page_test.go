@@ -1,12 +1,9 @@
 package chatpage_test
 
 import (
-	"bufio"
-	"context"
 	"crypto/x509"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -19,6 +16,7 @@ import (
 	"github.com/wssgate/wssgate/gateway"
 	"github.com/wssgate/wssgate/gateway/chatpage"
 	"github.com/wssgate/wssgate/internal/browser"
+	"github.com/wssgate/wssgate/internal/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -66,11 +64,9 @@ func (c *chat) pathOf(id string) string {
 // /, the hub's WebSocket at /wss and /other, and the text protocol on a
 // loopback listener.
 type server struct {
-	hub      *gateway.Hub
-	chat     *chat
-	url      string            // http(s)://127.0.0.1:port
-	cert     *x509.Certificate // nil over http
-	textAddr string
+	*gatewaytest.Env
+	chat *chat
+	cert *x509.Certificate // nil over http
 }
 
 func startServer(t *testing.T, opts gateway.Options, useTLS bool) *server {
@@ -92,23 +88,7 @@ func startServer(t *testing.T, opts gateway.Options, useTLS bool) *server {
 	} else {
 		srv.Start()
 	}
-	ln := testutil.Listen(t)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { hub.Run(ctx) })
-	wg.Go(func() { hub.ServeText(ctx, ln) })
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), waitFor)
-		defer scancel()
-		if err := hub.Shutdown(sctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		cancel()
-		wg.Wait()
-		srv.Close()
-	})
-	s := &server{hub: hub, chat: c, url: srv.URL, textAddr: ln.Addr().String()}
+	s := &server{Env: gatewaytest.Serve(t, hub, srv), chat: c}
 	if useTLS {
 		s.cert = srv.Certificate()
 	}
@@ -124,46 +104,26 @@ func (s *server) openPage(t *testing.T, path string) *browser.Browser {
 		o.Trust = []*x509.Certificate{s.cert}
 	}
 	b := browser.New(t, o)
-	if err := chromedp.Do(b.Context(), chromedp.Navigate(s.url+path)); err != nil {
-		t.Fatalf("Navigate(%s): %v", s.url+path, err)
+	url := s.Server.URL + path
+	if err := chromedp.Do(b.Context(), chromedp.Navigate(url)); err != nil {
+		t.Fatalf("Navigate(%s): %v", url, err)
 	}
 	return b
 }
 
-// textClient is a telnet-like client of the text protocol.
+// textClient is a telnet-like client of the text protocol, its ID the
+// client id from its greeting.
 type textClient struct {
-	t  *testing.T
-	nc net.Conn
-	br *bufio.Reader
-	id string
+	*gatewaytest.Peer
+	t *testing.T
 }
 
 // dialText connects a text client and reads its greeting.
 func (s *server) dialText(t *testing.T) *textClient {
 	t.Helper()
-	nc, err := net.Dial("tcp", s.textAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	c := &textClient{t: t, nc: nc, br: bufio.NewReader(nc)}
-	hello := c.read()
-	id, ok := strings.CutPrefix(hello, "Hello ")
-	if !ok {
-		t.Fatalf("text client's first line = %q, want Hello <id>", hello)
-	}
-	c.id = id
+	c := &textClient{Peer: gatewaytest.DialText(t, s.TextAddr), t: t}
+	c.ReadID("Hello ")
 	return c
-}
-
-func (c *textClient) read() string {
-	c.t.Helper()
-	c.nc.SetReadDeadline(time.Now().Add(waitFor))
-	line, err := c.br.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("text client %s: read: %v", c.id, err)
-	}
-	return strings.TrimSuffix(line, "\n")
 }
 
 // waitLine reads lines until want, and fails the test after waitFor.
@@ -172,20 +132,13 @@ func (c *textClient) waitLine(want string) {
 	var got []string
 	deadline := time.Now().Add(waitFor)
 	for time.Now().Before(deadline) {
-		line := c.read()
+		line := c.Read()
 		if line == want {
 			return
 		}
 		got = append(got, line)
 	}
-	c.t.Fatalf("text client %s never got %q; got %q", c.id, want, got)
-}
-
-func (c *textClient) send(line string) {
-	c.t.Helper()
-	if _, err := c.nc.Write([]byte(line + "\r\n")); err != nil {
-		c.t.Fatalf("text client %s: send: %v", c.id, err)
-	}
+	c.t.Fatalf("text client %s never got %q; got %q", c.ID, want, got)
 }
 
 // eval evaluates a JavaScript expression in the page.
@@ -264,12 +217,12 @@ func TestChatWithTextClient(t *testing.T) {
 	if path := s.chat.pathOf(id); path != "/wss" {
 		t.Errorf("page connected to %q, want /wss", path)
 	}
-	waitOnline(t, b, before.id, id+" me")
+	waitOnline(t, b, before.ID, id+" me")
 	before.waitLine(id + " login")
 
 	after := s.dialText(t)
-	waitOnline(t, b, before.id, after.id, id+" me")
-	waitLog(t, b, after.id+" login")
+	waitOnline(t, b, before.ID, after.ID, id+" me")
+	waitLog(t, b, after.ID+" login")
 
 	// Send with the button, then with Enter.
 	if err := chromedp.Do(b.Context(),
@@ -294,15 +247,15 @@ func TestChatWithTextClient(t *testing.T) {
 
 	// A text client's line, with markup that must stay text.
 	line := `hi <b id="bold">there</b> & <img src=x id="img">`
-	before.send(line)
-	waitLog(t, b, before.id+" said "+line)
+	before.Send(line)
+	waitLog(t, b, before.ID+" said "+line)
 	if n := eval[int](t, b, `document.querySelectorAll("#log b, #log img, #bold, #img").length`); n != 0 {
 		t.Errorf("a message's HTML became %d elements, want none", n)
 	}
 
-	after.nc.Close()
-	waitOnline(t, b, before.id, id+" me")
-	waitLog(t, b, after.id+" logout")
+	after.Close()
+	waitOnline(t, b, before.ID, id+" me")
+	waitLog(t, b, after.ID+" logout")
 	noConsoleErrors(t, b)
 }
 
@@ -326,10 +279,10 @@ func TestPingAnsweredAndHidden(t *testing.T) {
 	if got := eval[string](t, b, jsState); got != "open" {
 		t.Errorf("state = %q, want open", got)
 	}
-	if !s.hub.IsOnline(id) {
+	if !s.Hub.IsOnline(id) {
 		t.Errorf("hub: %s is not online", id)
 	}
-	if st := s.hub.Stats(); st.HeartbeatClosed != 0 || st.ConnectionsTotal != 1 {
+	if st := s.Hub.Stats(); st.HeartbeatClosed != 0 || st.ConnectionsTotal != 1 {
 		t.Errorf("hub stats %+v: want no heartbeat closes and one connection", st)
 	}
 	// Pings go out every interval; allow for the first one's phase.
@@ -355,17 +308,17 @@ func TestReconnect(t *testing.T) {
 	other.waitLine(first + " login")
 
 	start := time.Now()
-	if err := s.hub.DestroyClient(first); err != nil {
+	if err := s.Hub.DestroyClient(first); err != nil {
 		t.Fatal(err)
 	}
 	other.waitLine(first + " logout")
 	second := waitID(t, b, first)
 	t.Logf("reconnected in %v", time.Since(start).Round(time.Millisecond))
 	other.waitLine(second + " login")
-	waitOnline(t, b, other.id, second+" me")
-	if s.hub.IsOnline(first) || !s.hub.IsOnline(second) {
+	waitOnline(t, b, other.ID, second+" me")
+	if s.Hub.IsOnline(first) || !s.Hub.IsOnline(second) {
 		t.Errorf("hub: IsOnline(old %s) = %v, IsOnline(new %s) = %v; want false, true",
-			first, s.hub.IsOnline(first), second, s.hub.IsOnline(second))
+			first, s.Hub.IsOnline(first), second, s.Hub.IsOnline(second))
 	}
 
 	// The new connection works both ways.
@@ -373,8 +326,8 @@ func TestReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	other.waitLine(second + " said back")
-	other.send("welcome back")
-	waitLog(t, b, other.id+" said welcome back")
+	other.Send("welcome back")
+	waitLog(t, b, other.ID+" said welcome back")
 	noConsoleErrors(t, b)
 }
 

@@ -1,20 +1,15 @@
 package pushapi
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/internal/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -34,12 +29,10 @@ func (g *greeter) OnConnect(ci gateway.ClientInfo) {
 // env is a hub with a WebSocket endpoint, a text listener and the push
 // API in front of it, all on loopback.
 type env struct {
-	hub      *gateway.Hub
-	api      *Server
-	apiURL   string
-	client   *http.Client
-	wsURL    string
-	textAddr string
+	*gatewaytest.Env
+	api    *Server
+	apiURL string
+	client *http.Client
 }
 
 func start(t *testing.T, opts Options) *env {
@@ -57,89 +50,28 @@ func start(t *testing.T, opts Options) *env {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ws := httptest.NewServer(hub.WebSocketHandler(nil))
 	apiSrv := httptest.NewServer(api)
-	ln := testutil.Listen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); hub.ServeText(ctx, ln) }()
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		if err := hub.Shutdown(sctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		cancel()
-		wg.Wait()
-		ws.Close()
-		apiSrv.Close()
-	})
+	t.Cleanup(apiSrv.Close) // after the hub's shutdown, registered below
 	return &env{
-		hub:      hub,
-		api:      api,
-		apiURL:   apiSrv.URL,
-		client:   apiSrv.Client(),
-		wsURL:    "ws" + strings.TrimPrefix(ws.URL, "http"),
-		textAddr: ln.Addr().String(),
+		Env:    gatewaytest.Start(t, hub),
+		api:    api,
+		apiURL: apiSrv.URL,
+		client: apiSrv.Client(),
 	}
 }
 
-// peer is a test client of either transport.
-type peer struct {
-	t  *testing.T
-	id string
-	ws *websocket.Conn
-	nc net.Conn
-	br *bufio.Reader
-}
-
-// connect dials a client ("websocket" or "text") and reads its id.
-func (e *env) connect(t *testing.T, transport string) *peer {
+// connect dials a client ("websocket" or "text") and reads its id into
+// the peer's ID.
+func (e *env) connect(t *testing.T, transport string) *gatewaytest.Peer {
 	t.Helper()
-	p := &peer{t: t}
+	var p *gatewaytest.Peer
 	if transport == "text" {
-		nc, err := net.Dial("tcp", e.textAddr)
-		if err != nil {
-			t.Fatalf("dial text: %v", err)
-		}
-		p.nc, p.br = nc, bufio.NewReader(nc)
-		t.Cleanup(func() { nc.Close() })
+		p = gatewaytest.DialText(t, e.TextAddr)
 	} else {
-		ws, _, err := websocket.DefaultDialer.Dial(e.wsURL+"/wss", nil)
-		if err != nil {
-			t.Fatalf("dial websocket: %v", err)
-		}
-		p.ws = ws
-		t.Cleanup(func() { ws.Close() })
+		p = gatewaytest.DialWS(t, e.WSURL+"/wss", nil)
 	}
-	hello := p.read()
-	id, ok := strings.CutPrefix(hello, "id ")
-	if !ok {
-		t.Fatalf("first message = %q, want \"id <client_id>\"", hello)
-	}
-	p.id = id
+	p.ReadID("id ")
 	return p
-}
-
-func (p *peer) read() string {
-	p.t.Helper()
-	s, err := p.readErr(5 * time.Second)
-	if err != nil {
-		p.t.Fatalf("client %s: read: %v", p.id, err)
-	}
-	return s
-}
-
-func (p *peer) readErr(wait time.Duration) (string, error) {
-	if p.ws != nil {
-		p.ws.SetReadDeadline(time.Now().Add(wait))
-		_, b, err := p.ws.ReadMessage()
-		return string(b), err
-	}
-	p.nc.SetReadDeadline(time.Now().Add(wait))
-	s, err := p.br.ReadString('\n')
-	return strings.TrimSuffix(s, "\n"), err
 }
 
 // response is a push API answer.

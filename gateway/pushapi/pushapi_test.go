@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/internal/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -23,8 +24,8 @@ func TestEveryMethod(t *testing.T) {
 	p1 := e.connect(t, "websocket")
 	p2 := e.connect(t, "text")
 	p3 := e.connect(t, "websocket")
-	id1, id2, id3 := p1.id, p2.id, p3.id
-	peers := []*peer{p1, p2, p3}
+	id1, id2, id3 := p1.ID, p2.ID, p3.ID
+	peers := []*gatewaytest.Peer{p1, p2, p3}
 	sorted := func(ids ...string) string {
 		slices.Sort(ids)
 		return `["` + strings.Join(ids, `","`) + `"]`
@@ -41,20 +42,20 @@ func TestEveryMethod(t *testing.T) {
 	}
 	// expect checks that exactly the listed clients got data: a marker
 	// sent to all afterwards must be the next message of the others.
-	expect := func(data string, want ...*peer) {
+	expect := func(data string, want ...*gatewaytest.Peer) {
 		t.Helper()
 		marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
-		e.hub.SendToAll([]byte(marker), nil, nil)
+		e.Hub.SendToAll([]byte(marker), nil, nil)
 		for _, p := range peers {
-			got := p.read()
+			got := p.Read()
 			if slices.Contains(want, p) {
 				if got != data {
-					t.Errorf("client %s got %q, want %q", p.id, got, data)
+					t.Errorf("client %s got %q, want %q", p.ID, got, data)
 				}
-				got = p.read()
+				got = p.Read()
 			}
 			if got != marker {
-				t.Errorf("client %s got %q, want only the marker", p.id, got)
+				t.Errorf("client %s got %q, want only the marker", p.ID, got)
 			}
 		}
 	}
@@ -118,14 +119,14 @@ func TestEveryMethod(t *testing.T) {
 	call("getAllGroupIdList", `{}`, `{"result":["room"]}`)
 
 	call("closeClient", fmt.Sprintf(`{"client_id":%q,"data":"bye"}`, id3), `{"ok":true}`)
-	if got := p3.read(); got != "bye" {
+	if got := p3.Read(); got != "bye" {
 		t.Errorf("last message = %q, want bye", got)
 	}
-	if _, err := p3.readErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+	if _, err := p3.ReadErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Errorf("after closeClient: %v, want close 1000", err)
 	}
 	call("destroyClient", fmt.Sprintf(`{"client_id":%q}`, id2), `{"ok":true}`)
-	if _, err := p2.readErr(5 * time.Second); err == nil {
+	if _, err := p2.ReadErr(5 * time.Second); err == nil {
 		t.Errorf("text client still open after destroyClient")
 	}
 
@@ -227,11 +228,11 @@ func TestErrors(t *testing.T) {
 		{"trailing data", "POST", "/api/sendToAll", "application/json", `{"data":"x"} {}`, 400, "data after the object"},
 		{"unknown field", "POST", "/api/sendToGroup", "application/json", `{"grup":"g","data":"x"}`, 400, `unknown field \"grup\"`},
 		{"missing client_id", "POST", "/api/sendToClient", "application/json", `{"data":"x"}`, 400, "client_id is required"},
-		{"missing group", "POST", "/api/joinGroup", "application/json", fmt.Sprintf(`{"client_id":%q}`, p.id), 400, "group or groups is required"},
-		{"missing uid", "POST", "/api/bindUid", "application/json", fmt.Sprintf(`{"client_id":%q}`, p.id), 400, "uid is required"},
+		{"missing group", "POST", "/api/joinGroup", "application/json", fmt.Sprintf(`{"client_id":%q}`, p.ID), 400, "group or groups is required"},
+		{"missing uid", "POST", "/api/bindUid", "application/json", fmt.Sprintf(`{"client_id":%q}`, p.ID), 400, "uid is required"},
 		{"missing data", "POST", "/api/sendToAll", "application/json", `{}`, 400, "data is required"},
 		{"null data", "POST", "/api/sendToUid", "application/json", `{"uid":"u","data":null}`, 400, "data is required"},
-		{"missing session", "POST", "/api/setSession", "application/json", fmt.Sprintf(`{"client_id":%q}`, p.id), 400, "session is required"},
+		{"missing session", "POST", "/api/setSession", "application/json", fmt.Sprintf(`{"client_id":%q}`, p.ID), 400, "session is required"},
 		{"method mismatch", "POST", "/api/sendToAll", "application/json", `{"method":"ungroup","data":"x"}`, 400, "does not match"},
 		{"unknown client", "POST", "/api/sendToClient", "application/json", fmt.Sprintf(`{"client_id":%q,"data":"x"}`, missing), 404, missing},
 		{"unknown client for getSession", "POST", "/api/getSession", "", fmt.Sprintf(`{"client_id":%q}`, missing), 404, "not found"},
@@ -262,8 +263,8 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	// None of the refused sends reached the client.
-	e.hub.SendToAll([]byte("marker"), nil, nil)
-	if got := p.read(); got != "marker" {
+	e.Hub.SendToAll([]byte("marker"), nil, nil)
+	if got := p.Read(); got != "marker" {
 		t.Errorf("client got %q, want only the marker", got)
 	}
 }
@@ -281,7 +282,7 @@ func TestBatch(t *testing.T) {
 		{"method":"sendToAll","dta":"typo"},
 		{"method":"getClientIdListByGroup","group":"g"},
 		{"method":"sendToAll","data":{"n":1}}
-	]}`, p2.id)
+	]}`, p2.ID)
 	got := e.call(t, "batch", body)
 	want := normalize(fmt.Sprintf(`{"results":[
 		{"result":true},
@@ -292,17 +293,17 @@ func TestBatch(t *testing.T) {
 		{"error":"bad JSON: json: unknown field \"dta\"","status":400},
 		{"result":[%q]},
 		{"result":2}
-	]}`, p2.id))
+	]}`, p2.ID))
 	if got.status != http.StatusOK || got.body != want {
 		t.Fatalf("batch: got %d %s\nwant 200 %s", got.status, got.body, want)
 	}
 	// The calls ran in order: p2 got "to g" before the broadcast.
-	if m := p2.read(); m != "to g" {
+	if m := p2.Read(); m != "to g" {
 		t.Errorf("client in g got %q, want %q", m, "to g")
 	}
-	for _, p := range []*peer{p1, p2} {
-		if m := p.read(); m != `{"n":1}` {
-			t.Errorf("client %s got %q, want %q", p.id, m, `{"n":1}`)
+	for _, p := range []*gatewaytest.Peer{p1, p2} {
+		if m := p.Read(); m != `{"n":1}` {
+			t.Errorf("client %s got %q, want %q", p.ID, m, `{"n":1}`)
 		}
 	}
 	if st := e.api.Stats(); st.Calls != 8 || st.Failed != 4 {

@@ -1,23 +1,19 @@
 package webhook
 
 import (
-	"bufio"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/internal/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -150,10 +146,8 @@ func newHandler(t *testing.T, url string, opts Options) *Handler {
 // env is a hub whose business worker is the webhook, with a WebSocket
 // endpoint and a text listener on loopback.
 type env struct {
-	hub      *gateway.Hub
-	wh       *Handler
-	wsURL    string
-	textAddr string
+	*gatewaytest.Env
+	wh *Handler
 }
 
 func start(t *testing.T, url string, opts Options) *env {
@@ -161,89 +155,17 @@ func start(t *testing.T, url string, opts Options) *env {
 	wh := newHandler(t, url, opts)
 	hub := gateway.New(gateway.Options{Handler: wh, Logger: testutil.Logger(t)})
 	wh.SetHub(hub)
-	ws := httptest.NewServer(hub.WebSocketHandler(nil))
-	ln := testutil.Listen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); hub.ServeText(ctx, ln) }()
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		if err := hub.Shutdown(sctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		cancel()
-		wg.Wait()
-		ws.Close()
-	})
-	return &env{hub: hub, wh: wh, wsURL: "ws" + strings.TrimPrefix(ws.URL, "http"), textAddr: ln.Addr().String()}
+	return &env{Env: gatewaytest.Start(t, hub), wh: wh}
 }
 
-// peer is a test client of either transport.
-type peer struct {
-	t  *testing.T
-	ws *websocket.Conn
-	nc net.Conn
-	br *bufio.Reader
-}
-
-func (e *env) dial(t *testing.T, transport string) *peer {
+// dial connects a client of the given transport ("websocket" or "text");
+// a WebSocket client sends a token, a cookie and a header for the
+// webhook to pass on.
+func (e *env) dial(t *testing.T, transport string) *gatewaytest.Peer {
 	t.Helper()
-	p := &peer{t: t}
 	if transport == "text" {
-		nc, err := net.Dial("tcp", e.textAddr)
-		if err != nil {
-			t.Fatalf("dial text: %v", err)
-		}
-		p.nc, p.br = nc, bufio.NewReader(nc)
-		t.Cleanup(func() { nc.Close() })
-		return p
+		return gatewaytest.DialText(t, e.TextAddr)
 	}
 	hdr := http.Header{"Cookie": {"laravel_session=abc"}, "X-App": {"demo"}}
-	ws, _, err := websocket.DefaultDialer.Dial(e.wsURL+"/wss?token=t1", hdr)
-	if err != nil {
-		t.Fatalf("dial websocket: %v", err)
-	}
-	p.ws = ws
-	t.Cleanup(func() { ws.Close() })
-	return p
-}
-
-// send sends one message; it may run on any goroutine.
-func (p *peer) send(s string) error {
-	if p.ws != nil {
-		return p.ws.WriteMessage(websocket.TextMessage, []byte(s))
-	}
-	_, err := p.nc.Write([]byte(s + "\n"))
-	return err
-}
-
-func (p *peer) close() {
-	if p.ws != nil {
-		p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		p.ws.Close()
-		return
-	}
-	p.nc.Close()
-}
-
-func (p *peer) read() string {
-	p.t.Helper()
-	var s string
-	var err error
-	if p.ws != nil {
-		p.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		var b []byte
-		_, b, err = p.ws.ReadMessage()
-		s = string(b)
-	} else {
-		p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		s, err = p.br.ReadString('\n')
-		s = strings.TrimSuffix(s, "\n")
-	}
-	if err != nil {
-		p.t.Fatalf("read: %v", err)
-	}
-	return s
+	return gatewaytest.DialWS(t, e.WSURL+"/wss?token=t1", hdr)
 }

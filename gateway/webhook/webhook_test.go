@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/internal/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -25,7 +26,7 @@ func TestEventsInOrderPerClient(t *testing.T) {
 	a := newApp(t, nil)
 	e := start(t, a.srv.URL, Options{})
 	transports := []string{"websocket", "text", "websocket"}
-	peers := make([]*peer, len(transports))
+	peers := make([]*gatewaytest.Peer, len(transports))
 	for i, tr := range transports {
 		peers[i] = e.dial(t, tr)
 	}
@@ -37,7 +38,7 @@ func TestEventsInOrderPerClient(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range n {
-				if err := p.send(fmt.Sprintf("c%d-m%d", k, i)); err != nil {
+				if err := p.SendErr(fmt.Sprintf("c%d-m%d", k, i)); err != nil {
 					t.Errorf("client %d: send: %v", k, err)
 					return
 				}
@@ -47,7 +48,7 @@ func TestEventsInOrderPerClient(t *testing.T) {
 	wg.Wait()
 	a.waitFor("all messages", func(evs []Event) bool { return count(evs, EventMessage) == n*len(peers) })
 	for _, p := range peers {
-		p.close()
+		p.Close()
 	}
 	evs := a.waitFor("all closes", func(evs []Event) bool { return count(evs, EventClose) == len(peers) })
 
@@ -307,40 +308,40 @@ func TestActions(t *testing.T) {
 	e := start(t, a.srv.URL, Options{})
 
 	pa := e.dial(t, "websocket")
-	if got := pa.read(); got != "welcome" {
+	if got := pa.Read(); got != "welcome" {
 		t.Fatalf("on connect got %q, want welcome", got)
 	}
-	pa.send("whoami")
-	idA := pa.read()
+	pa.Send("whoami")
+	idA := pa.Read()
 	pb := e.dial(t, "text")
-	if got := pb.read(); got != "welcome" {
+	if got := pb.Read(); got != "welcome" {
 		t.Fatalf("on connect got %q, want welcome", got)
 	}
-	pb.send("whoami")
-	idB := pb.read()
+	pb.Send("whoami")
+	idB := pb.Read()
 
-	pa.send("join g")
-	if got, want := pa.read(), fmt.Sprintf(`{"joined":%q}`, idA); got != want {
+	pa.Send("join g")
+	if got, want := pa.Read(), fmt.Sprintf(`{"joined":%q}`, idA); got != want {
 		t.Errorf("A got %q, want %q", got, want)
 	}
-	pb.send("join g")
-	for name, p := range map[string]*peer{"A": pa, "B": pb} {
-		if got, want := p.read(), fmt.Sprintf(`{"joined":%q}`, idB); got != want {
+	pb.Send("join g")
+	for name, p := range map[string]*gatewaytest.Peer{"A": pa, "B": pb} {
+		if got, want := p.Read(), fmt.Sprintf(`{"joined":%q}`, idB); got != want {
 			t.Errorf("%s got %q, want %q", name, got, want)
 		}
 	}
-	if got := e.hub.GetClientIDListByGroup("g"); len(got) != 2 {
+	if got := e.Hub.GetClientIDListByGroup("g"); len(got) != 2 {
 		t.Errorf("group g = %v, want A and B", got)
 	}
 
-	pa.send("bind alice")
-	pa.send("session v1")
-	pa.send("text")
-	pa.send("bad")
-	if got := pa.read(); got != "after bad" {
+	pa.Send("bind alice")
+	pa.Send("session v1")
+	pa.Send("text")
+	pa.Send("bad")
+	if got := pa.Read(); got != "after bad" {
 		t.Errorf("after the bad actions A got %q, want %q", got, "after bad")
 	}
-	if uid, err := e.hub.GetUIDByClientID(idA); uid != "alice" || err != nil {
+	if uid, err := e.Hub.GetUIDByClientID(idA); uid != "alice" || err != nil {
 		t.Errorf("GetUIDByClientID(A) = %q, %v; want alice", uid, err)
 	}
 	// The message events after bindUid and setSession carry them.
@@ -350,8 +351,8 @@ func TestActions(t *testing.T) {
 		t.Errorf("last event = %+v, want message \"bad\" with uid alice and session k=v1", last)
 	}
 
-	pb.close()
-	if got, want := pa.read(), "left "+idB; got != want {
+	pb.Close()
+	if got, want := pa.Read(), "left "+idB; got != want {
 		t.Errorf("A got %q, want %q", got, want)
 	}
 	st := e.wh.Stats()
