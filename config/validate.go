@@ -99,6 +99,12 @@ func (g *Gateway) validate(p *problems) {
 	}
 	if g.PingInterval != nil {
 		checkDurations(p, []namedDuration{{"gateway.ping_interval", *g.PingInterval}})
+		if d := *g.PingInterval; d > 0 && d < time.Second {
+			p.add("gateway.ping_interval", "want 0s (off) or at least 1s, got %s", d)
+		}
+	}
+	if g.SendTimeout > 0 && g.SendTimeout < 100*time.Millisecond {
+		p.add("gateway.send_timeout", "want at least 100ms, got %s", g.SendTimeout)
 	}
 	if g.PingNotResponseLimit != nil && *g.PingNotResponseLimit < 0 {
 		p.add("gateway.ping_not_response_limit", "must not be negative")

@@ -405,7 +405,7 @@ func (h *Hub) CloseClient(clientID string, last []byte) error {
 	if last != nil {
 		c.enqueue(item{kind: itemData, msg: newMessage(last)})
 	}
-	c.close(DisconnectNormal)
+	c.close(disconnectNormal())
 	return nil
 }
 

@@ -77,7 +77,8 @@ type client struct {
 	wake  chan struct{} // a token means the queue changed
 
 	lastSeen  atomic.Int64 // hub clock, nanoseconds
-	writing   atomic.Int64 // hub clock when the write in progress began; 0 = none
+	writing   atomic.Int64 // hub clock of the write's last progress; 0 = not writing
+	pw        *progressWriter
 	readDone  chan struct{}
 	writeDone chan struct{}
 }
@@ -91,6 +92,7 @@ func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
 		readDone:  make(chan struct{}),
 		writeDone: make(chan struct{}),
 	}
+	c.pw = &progressWriter{c: c}
 	c.lastSeen.Store(h.clock())
 	return c
 }
@@ -116,7 +118,9 @@ func (c *client) enqueue(it item) bool {
 		c.qmu.Unlock()
 		c.hub.stats.sendFail.Add(1)
 		c.hub.log.Info("client too slow, disconnected", "client_id", c.id, "queued", c.hub.sendQueue)
-		c.cut()
+		// The caller may hold the hub lock, and closing a TLS connection
+		// can block on its close_notify: close it elsewhere.
+		go c.t.conn().Close()
 		return false
 	}
 	c.queue = append(c.queue, it)
@@ -144,8 +148,8 @@ func (c *client) cut() {
 	c.t.conn().Close()
 }
 
-// writeLoop is the connection's only writer. It sends what is queued in
-// batches, one flush per batch, each bounded by send_timeout.
+// writeLoop is the connection's writer. It sends what is queued in
+// batches, one flush per batch; the hub's watchdog enforces send_timeout.
 func (c *client) writeLoop() {
 	defer close(c.writeDone)
 	var batch []item
@@ -167,7 +171,7 @@ func (c *client) writeLoop() {
 			}
 			continue
 		}
-		last, err := c.writeBatch(batch)
+		closing, wait, err := c.writeBatch(batch)
 		clear(batch) // drop references to sent messages
 		if cap(batch) > 256 {
 			batch = nil
@@ -179,48 +183,72 @@ func (c *client) writeLoop() {
 			c.cut()
 			return
 		}
-		if last != nil {
-			c.t.closed(time.Now().Add(last.wait))
+		if closing {
+			c.t.closed(time.Now().Add(wait))
 			return
 		}
 	}
 }
 
-// writeBatch writes batch with one flush. It returns the close item if
-// the batch ended with one.
+// writeBatch writes batch with one flush (a large batch goes out in
+// writeChunk pieces). closing reports that the batch ended with a close
+// item, and wait is how long to wait then for the client's answer.
 //
 // No write deadline is set: that costs a runtime timer update per write.
-// Instead the write's start is recorded, and the hub's watchdog cuts a
-// connection whose write has made no progress for send_timeout.
-func (c *client) writeBatch(batch []item) (*item, error) {
-	nc := c.t.conn()
-	c.writing.Store(c.hub.clock())
+// Instead each piece that the socket takes is recorded, and the hub's
+// watchdog cuts a connection whose socket has taken nothing for
+// send_timeout. A slow client that keeps reading is never cut.
+func (c *client) writeBatch(batch []item) (closing bool, wait time.Duration, err error) {
+	c.progress()
 	defer c.writing.Store(0)
 	w := c.hub.writers.Get().(*bufio.Writer)
-	w.Reset(nc)
+	w.Reset(c.pw)
 	defer func() {
 		w.Reset(nil)
 		c.hub.writers.Put(w)
 	}()
-	var last *item
 	sent := 0
 	for i := range batch {
 		if err := c.t.write(w, batch[i]); err != nil {
-			return nil, err
+			return false, 0, err
 		}
-		switch batch[i].kind {
-		case itemData:
+		if batch[i].kind == itemData {
 			sent++
-		case itemClose:
-			last = &batch[i]
 		}
-		if last != nil {
+		if batch[i].kind == itemClose {
+			closing, wait = true, batch[i].wait
 			break
 		}
 	}
 	if err := w.Flush(); err != nil {
-		return nil, err
+		return false, 0, err
 	}
 	c.hub.stats.messagesOut.Add(int64(sent))
-	return last, nil
+	return closing, wait, nil
+}
+
+// progress records that the socket took data (or a write begins).
+func (c *client) progress() { c.writing.Store(max(1, c.hub.clock())) }
+
+// writeChunk bounds one write call, so that progress is recorded while a
+// large message goes out to a slow reader.
+const writeChunk = 64 << 10
+
+// progressWriter writes to the connection in writeChunk pieces and
+// records each piece the socket takes.
+type progressWriter struct{ c *client }
+
+func (pw *progressWriter) Write(p []byte) (n int, err error) {
+	nc := pw.c.t.conn()
+	for len(p) > 0 {
+		k := min(len(p), writeChunk)
+		m, err := nc.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		pw.c.progress()
+		p = p[k:]
+	}
+	return n, nil
 }

@@ -23,25 +23,22 @@ type Disconnect struct {
 	Reason string
 }
 
-// The disconnects the hub gives.
-var (
-	// DisconnectNormal ends a connection closed by CloseClient.
-	DisconnectNormal = Disconnect{Code: 1000, Reason: ""}
-	// DisconnectShutdown ends every connection when the hub shuts down.
-	DisconnectShutdown = Disconnect{Code: 1001, Reason: "server shutting down"}
-	// DisconnectHeartbeat ends a client silent for ping_interval ×
-	// ping_not_response_limit.
-	DisconnectHeartbeat = Disconnect{Code: 1001, Reason: "heartbeat timeout"}
-	// DisconnectSlow ends a client whose send queue overflowed or whose
-	// socket accepted nothing for send_timeout (GatewayWorker's send_fail).
-	DisconnectSlow = Disconnect{Code: 1008, Reason: "too slow: send queue full"}
-	// DisconnectTooBig ends a client that sent a message over
-	// max_message_bytes.
-	DisconnectTooBig = Disconnect{Code: 1009, Reason: "message too big"}
-	// DisconnectDestroyed ends a connection cut by DestroyClient; no close
-	// frame is sent.
-	DisconnectDestroyed = Disconnect{Code: 1006, Reason: "destroyed"}
+// The disconnects the hub gives. A client dropped as too slow (its queue
+// overflowed, or its socket took nothing for send_timeout) gets no close
+// frame: the writer that would send it is the part that is stuck.
+const (
+	codeNormal   = 1000 // CloseClient
+	codeGoAway   = 1001 // shutdown, heartbeat timeout
+	codeTooBig   = 1009 // a message over max_message_bytes
+	reasonTooBig = "message too big"
 )
+
+func disconnectNormal() Disconnect   { return Disconnect{Code: codeNormal} }
+func disconnectShutdown() Disconnect { return Disconnect{Code: codeGoAway, Reason: "server shutting down"} }
+func disconnectHeartbeat() Disconnect {
+	return Disconnect{Code: codeGoAway, Reason: "heartbeat timeout"}
+}
+func disconnectTooBig() Disconnect { return Disconnect{Code: codeTooBig, Reason: reasonTooBig} }
 
 // Error implements error, so that a Disconnect can end a read loop.
 func (d Disconnect) Error() string {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +138,10 @@ func New(opts Options) *Hub {
 	if h.maxMessage <= 0 {
 		h.maxMessage = 1 << 20
 	}
+	if h.pingEvery > 0 {
+		h.pingEvery = max(h.pingEvery, 2*time.Millisecond) // Run ticks at half of it
+	}
+	h.sendTimeout = max(h.sendTimeout, 4*time.Millisecond) // the watchdog ticks at a quarter
 	if opts.PingData != "" {
 		h.pingData = newMessage([]byte(opts.PingData))
 	}
@@ -199,8 +204,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
-// watchWrites cuts every client whose write has been blocked for
-// send_timeout: its socket accepts nothing, so it is too slow.
+// watchWrites cuts every client whose socket has taken nothing of a
+// pending write for send_timeout: it is too slow.
 func (h *Hub) watchWrites(clients []*client) {
 	now := h.clock()
 	for _, c := range clients {
@@ -220,7 +225,7 @@ func (h *Hub) heartbeat(clients []*client, ping bool) {
 		if h.pingLimit > 0 && now-c.lastSeen.Load() >= deadline {
 			// A silent peer is likely dead and will not answer the close
 			// frame: wait for it no longer than half an interval.
-			if c.enqueue(item{kind: itemClose, disc: DisconnectHeartbeat, wait: min(closeWait, h.pingEvery/2)}) {
+			if c.enqueue(item{kind: itemClose, disc: disconnectHeartbeat(), wait: min(closeWait, h.pingEvery/2)}) {
 				h.stats.heartbeatClosed.Add(1)
 				h.log.Debug("client silent, closing", "client_id", c.id)
 			}
@@ -251,14 +256,15 @@ func (h *Hub) snapshot(buf []*client) []*client {
 // Shutdown stops taking clients, sends every client close 1001 after
 // what is already queued for it, and waits until every connection has
 // ended and its OnClose has returned, or ctx is done: then it cuts the
-// rest and returns ctx.Err(). It is idempotent.
+// rest and returns ctx.Err() once their OnClose calls have returned (an
+// OnClose that blocks holds Shutdown up). It is idempotent.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.shutdown = true
 	h.mu.Unlock()
 	h.once.Do(func() { close(h.done) })
 	for _, c := range h.snapshot(nil) {
-		c.close(DisconnectShutdown)
+		c.close(disconnectShutdown())
 	}
 	ended := make(chan struct{})
 	go func() {
@@ -282,7 +288,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // onConnect, if not nil, runs after OnConnect (for OnWebSocketConnect).
 func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 	if err := h.register(c); err != nil {
-		c.close(DisconnectShutdown)
+		c.close(disconnectShutdown())
 		go c.writeLoop()
 		close(c.readDone)
 		<-c.writeDone
@@ -293,9 +299,9 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 	go c.writeLoop()
 	info := c.info()
 	h.log.Debug("client connected", "client_id", c.id, "addr", c.addr, "transport", info.Transport)
-	h.handler.OnConnect(info)
+	h.guard(c, "connect", func() { h.handler.OnConnect(info) })
 	if onConnect != nil {
-		onConnect(info)
+		h.guard(c, "websocket_connect", func() { onConnect(info) })
 	}
 
 	var err error
@@ -307,7 +313,10 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 		}
 		c.lastSeen.Store(h.clock())
 		h.stats.messagesIn.Add(1)
-		h.handler.OnMessage(info, data)
+		if !h.guard(c, "message", func() { h.handler.OnMessage(info, data) }) {
+			err = errHandlerPanic
+			break
+		}
 	}
 
 	// The reader has ended: no more sends; the writer flushes what is
@@ -329,8 +338,26 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 
 	info.UID, info.Session = h.unregister(c)
 	h.log.Debug("client closed", "client_id", c.id, "err", err)
-	h.handler.OnClose(info)
+	h.guard(c, "close", func() { h.handler.OnClose(info) })
 	return nil
+}
+
+// errHandlerPanic ends a connection whose handler panicked.
+var errHandlerPanic = errors.New("gateway: handler panicked")
+
+// guard runs one of the Handler's methods for c. A panic is logged with
+// its stack and ends c's connection, as net/http does with a handler's
+// panic, rather than the whole process.
+func (h *Hub) guard(c *client, event string, f func()) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.log.Error("event handler panicked; closing its client", "event", event, "client_id", c.id, "panic", v, "stack", string(debug.Stack()))
+			c.cut()
+			ok = false
+		}
+	}()
+	f()
+	return true
 }
 
 // register gives c an id and adds it to the hub.

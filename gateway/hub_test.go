@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -651,14 +655,151 @@ func TestCloseFrames(t *testing.T) {
 	if n := th.GetAllClientIDCount(); n != 0 {
 		t.Errorf("%d clients after Shutdown", n)
 	}
-	// New clients are refused once shut down.
+	// New clients are refused once shut down: the upgrade succeeds, then
+	// close 1001.
 	ws, _, err := websocket.DefaultDialer.Dial(th.wsURL, nil)
-	if err == nil {
-		_, _, err = ws.ReadMessage()
-		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
-			t.Errorf("client after shutdown: %v, want close 1001", err)
+	if err != nil {
+		t.Fatalf("dial after shutdown: %v", err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err = ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("client after shutdown: %v, want close 1001", err)
+	}
+}
+
+// TestCloseWaitsForClient: after closeClient's close frame the hub waits
+// for the client's answer (up to closeWait) before it ends the
+// connection, so the last message is not lost to a reset.
+func TestCloseWaitsForClient(t *testing.T) {
+	th := startHub(t, Options{})
+	p, id := th.connect(t, "websocket")
+	const delay = 300 * time.Millisecond
+	start := time.Now()
+	if err := th.CloseClient(id, []byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.read(); got != "bye" {
+		t.Fatalf("last message %q, want bye", got)
+	}
+	time.Sleep(delay) // the client answers the close frame late
+	if _, err := p.readErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("got %v, want close 1000", err)
+	}
+	th.events.waitCloses(t, 1)
+	if d := time.Since(start); d < delay {
+		t.Errorf("OnClose ran %v after CloseClient, before the client answered (%v)", d, delay)
+	}
+}
+
+// TestSlowReaderNotCut: send_timeout cuts a socket that takes nothing,
+// not a client that reads slowly but steadily.
+func TestSlowReaderNotCut(t *testing.T) {
+	th := startHub(t, Options{SendTimeout: 300 * time.Millisecond, MaxMessageBytes: 8 << 20})
+	p, id := th.connect(t, "text")
+	const size = 3 << 20
+	th.SendToClient(id, bytes.Repeat([]byte("s"), size))
+	buf := make([]byte, 32<<10)
+	got := 0
+	for got < size+1 { // the message and its line end
+		time.Sleep(10 * time.Millisecond) // about 3 MB/s
+		p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := p.br.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
 		}
-		ws.Close()
+		got += n
+	}
+	if s := th.Stats(); s.SendFail != 0 || !th.IsOnline(id) {
+		t.Errorf("slow reader was cut: SendFail = %d, online %v", s.SendFail, th.IsOnline(id))
+	}
+}
+
+func TestTextLineLimit(t *testing.T) {
+	th := startHub(t, Options{MaxMessageBytes: 4})
+	p, id := th.connect(t, "text")
+	p.nc.Write([]byte("abcd\n"))   // at the limit, bare \n
+	p.nc.Write([]byte("wxyz\r\n")) // at the limit, \r\n
+	th.events.wait(t, "two messages", func() bool { return len(th.events.messages) == 2 })
+	checkEq(t, "messages", th.events.messages, []string{id + ": abcd", id + ": wxyz"})
+	p.nc.Write([]byte("abcde\n")) // one over
+	if got := p.read(); !strings.Contains(got, "too big") {
+		t.Errorf("got %q, want an error line", got)
+	}
+	th.events.waitCloses(t, 1)
+}
+
+// TestServeTextReturns: ServeText returns when its context ends, and the
+// connections it accepted live on.
+func TestServeTextReturns(t *testing.T) {
+	h := New(Options{Handler: &recorder{}})
+	defer h.Shutdown(context.Background())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.ServeText(ctx, ln) }()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitUntil(t, "the client to connect", func() bool { return h.GetAllClientIDCount() == 1 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeText: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeText did not return after its context ended")
+	}
+	h.SendToAll([]byte("still here"), nil, nil)
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil || line != "still here\n" {
+		t.Errorf("got %q, %v; want the connection to live on", line, err)
+	}
+}
+
+// panicky panics on the message "boom".
+type panicky struct{ recorder }
+
+func (p *panicky) OnMessage(c ClientInfo, data []byte) {
+	if string(data) == "boom" {
+		panic("boom")
+	}
+	p.recorder.OnMessage(c, data)
+}
+
+// TestHandlerPanic: a handler's panic ends its client, not the process.
+func TestHandlerPanic(t *testing.T) {
+	h := &panicky{}
+	th := startHub(t, Options{Handler: h})
+	th.events = &h.recorder
+	bad, badID := th.connect(t, "text")
+	good, goodID := th.connect(t, "text")
+	bad.send("boom")
+	closes := th.events.waitCloses(t, 1)
+	if closes[0].ID != badID {
+		t.Errorf("closed %s, want %s", closes[0].ID, badID)
+	}
+	good.send("fine")
+	th.events.wait(t, "the other client's message", func() bool {
+		return slices.Contains(th.events.messages, goodID+": fine")
+	})
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 )
 
@@ -16,12 +15,11 @@ import (
 // protocol (GatewayWorker's Text): each message is one line, ended by
 // "\n" (a "\r" before it is dropped), both ways. It returns when ctx is
 // done or ln fails, after closing ln; the connections it accepted live
-// on until they end or the hub shuts down.
+// on until they end or the hub shuts down ([Hub.Shutdown] waits for
+// them).
 func (h *Hub) ServeText(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -39,9 +37,7 @@ func (h *Hub) ServeText(ctx context.Context, ln net.Listener) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetKeepAlive(true)
 		}
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			t := &textTransport{nc: nc, r: bufio.NewReaderSize(nc, 4096), max: h.maxMessage}
 			c := h.newClient(t, remoteAddr4(nc.RemoteAddr()))
 			t.c = c
@@ -75,15 +71,20 @@ func (t *textTransport) readMessage() ([]byte, error) {
 	t.line = t.line[:0]
 	for {
 		frag, err := t.r.ReadSlice('\n')
-		if int64(len(t.line)+len(frag)) > t.max+2 { // +2: the line end
-			t.c.enqueue(item{kind: itemData, msg: newMessage([]byte("error: " + DisconnectTooBig.Reason))})
-			t.c.close(DisconnectTooBig)
-			return nil, DisconnectTooBig
-		}
 		t.line = append(t.line, frag...)
+		var line []byte
+		if err == nil {
+			line = bytes.TrimSuffix(t.line[:len(t.line)-1], []byte("\r"))
+		}
+		// Past max (plus room for "\r\n" while the line is unfinished),
+		// the line is refused without reading the rest of it.
+		if int64(len(line)) > t.max || (err != nil && int64(len(t.line)) > t.max+2) {
+			t.c.enqueue(item{kind: itemData, msg: newMessage([]byte("error: " + reasonTooBig))})
+			t.c.close(disconnectTooBig())
+			return nil, disconnectTooBig()
+		}
 		switch {
 		case err == nil:
-			line := bytes.TrimSuffix(t.line[:len(t.line)-1], []byte("\r"))
 			if cap(t.line) > 64<<10 {
 				t.line = nil
 				return bytes.Clone(line), nil

@@ -38,8 +38,9 @@ func (h *Hub) WebSocketHandler(clientAddr func(*http.Request) netip.AddrPort) ht
 			// one go; gorilla's write buffer comes from a pool only while
 			// gorilla writes (the handshake's error answers): the hub
 			// writes frames itself.
-			ReadBufferSize:  1024,
-			WriteBufferPool: &sync.Pool{},
+			ReadBufferSize:   1024,
+			WriteBufferPool:  &sync.Pool{},
+			HandshakeTimeout: 10 * time.Second,
 			CheckOrigin:     func(*http.Request) bool { return true },
 			Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 				if status == http.StatusBadRequest && r.Header.Get("Sec-Websocket-Version") != "13" {
@@ -101,7 +102,9 @@ func remoteAddr(r *http.Request) netip.AddrPort {
 // that a broadcast encodes its frame header once for all receivers and
 // a batch of messages goes out in one write. gorilla's own control
 // writes (pong, close echo) are replaced by handlers that queue them, so
-// the hub's writer stays the only writer.
+// the hub's writer is the only writer, with one exception: a client that
+// breaks the protocol (a bad opcode, an oversized control frame) gets
+// gorilla's close 1002 written by the reader, and its connection ends.
 type wsTransport struct {
 	ws  *websocket.Conn
 	nc  net.Conn
@@ -155,10 +158,10 @@ func (t *wsTransport) readMessage() ([]byte, error) {
 		return nil, err
 	}
 	if n > t.max {
-		t.c.close(DisconnectTooBig)
-		// Wait for the client's answer to the close frame; the reader
-		// loop ends then.
-		return nil, DisconnectTooBig
+		// Close 1009 goes out after what is queued; the connection ends
+		// once it is written.
+		t.c.close(disconnectTooBig())
+		return nil, disconnectTooBig()
 	}
 	return t.buf.Bytes(), nil
 }
