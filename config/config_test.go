@@ -134,6 +134,8 @@ func TestParseErrors(t *testing.T) {
 				`bad.yaml:3: gateway.node: want an IPv4 address and port such as 10.0.0.5:2900, got "[::1]:2900"`,
 				`bad.yaml:2: gateway.ping_not_response_limit: must not be negative`,
 			}},
+		{"upstream is the text port", "gateway:\n  text_listen: \"127.0.0.1:8282\"\n" + site + "      - path: /wss\n        upstreams: [\"ws://127.0.0.1:8282\"]\n",
+			[]string{`bad.yaml:8: sites[0].routes[0].upstreams[0]: 127.0.0.1:8282 is the gateway's gateway.text_listen, which does not speak HTTP; route to the gateway with gateway: true`}},
 		{"gateway listener clash", "listen:\n  https: \"127.0.0.1:8443\"\ngateway:\n  text_listen: \"127.0.0.1:8443\"\n" + site + "      - {path: /, root: .}\n",
 			[]string{`bad.yaml:4: gateway.text_listen: same address as listen.https`}},
 		{"duplicate path", site + "      - {path: /, root: .}\n      - {path: /, root: ..}\n",

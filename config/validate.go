@@ -82,6 +82,7 @@ func (c *Config) Validate() error {
 	for i := range c.Sites {
 		c.Sites[i].validate(p, fmt.Sprintf("sites[%d]", i), owner)
 	}
+	c.checkUpstreamsAreNotGateway(p)
 	if c.UsesACME() {
 		c.TLS.ACME.validate(p)
 	}
@@ -139,6 +140,30 @@ func (g *Gateway) validate(p *problems) {
 	}
 	if w.Retries != nil && (*w.Retries < 0 || *w.Retries > 10) {
 		p.add("gateway.webhook.retries", "want 0 to 10, got %d", *w.Retries)
+	}
+}
+
+// checkUpstreamsAreNotGateway refuses an upstream that is one of the
+// gateway's own non-WebSocket listeners: an upgrade sent to the text
+// protocol would arrive as chat lines ("GET /wss HTTP/1.1").
+func (c *Config) checkUpstreamsAreNotGateway(p *problems) {
+	own := map[string]string{
+		c.Gateway.TextListen:     "gateway.text_listen",
+		c.Gateway.PushAPI.Listen: "gateway.push_api.listen",
+	}
+	for i, s := range c.Sites {
+		for j, r := range s.Routes {
+			for k, u := range r.Upstreams {
+				pu, err := ParseUpstream(u)
+				if err != nil {
+					continue
+				}
+				if key, ok := own[pu.Host]; ok && pu.Host != "" && !strings.HasSuffix(pu.Host, ":0") {
+					p.add(fmt.Sprintf("sites[%d].routes[%d].upstreams[%d]", i, j, k),
+						"%s is the gateway's %s, which does not speak HTTP; route to the gateway with gateway: true", pu.Host, key)
+				}
+			}
+		}
 	}
 }
 
