@@ -171,7 +171,16 @@ sites:
 		t.Errorf("connect events had ip %q, want the edge client's 127.0.0.1, then 203.0.113.9 from X-Forwarded-For", ips)
 	}
 	mu.Unlock()
-	// Stopping delivers the close event before the server returns.
+	// Stopping delivers the close event before the server returns. The
+	// client reads meanwhile, so it answers the close frame as a browser
+	// does.
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
