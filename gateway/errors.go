@@ -33,8 +33,10 @@ const (
 	reasonTooBig = "message too big"
 )
 
-func disconnectNormal() Disconnect   { return Disconnect{Code: codeNormal} }
-func disconnectShutdown() Disconnect { return Disconnect{Code: codeGoAway, Reason: "server shutting down"} }
+func disconnectNormal() Disconnect { return Disconnect{Code: codeNormal} }
+func disconnectShutdown() Disconnect {
+	return Disconnect{Code: codeGoAway, Reason: "server shutting down"}
+}
 func disconnectHeartbeat() Disconnect {
 	return Disconnect{Code: codeGoAway, Reason: "heartbeat timeout"}
 }

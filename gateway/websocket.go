@@ -41,7 +41,7 @@ func (h *Hub) WebSocketHandler(clientAddr func(*http.Request) netip.AddrPort) ht
 			ReadBufferSize:   1024,
 			WriteBufferPool:  &sync.Pool{},
 			HandshakeTimeout: 10 * time.Second,
-			CheckOrigin:     func(*http.Request) bool { return true },
+			CheckOrigin:      func(*http.Request) bool { return true },
 			Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 				if status == http.StatusBadRequest && r.Header.Get("Sec-Websocket-Version") != "13" {
 					w.Header().Set("Sec-WebSocket-Version", "13")
