@@ -9,16 +9,6 @@ import (
 	"github.com/wssgate/wssgate/gateway"
 )
 
-// dataMethods send a message: an action without data is refused rather
-// than sending an empty message.
-var dataMethods = map[string]bool{
-	"reply":        true,
-	"sendToAll":    true,
-	"sendToClient": true,
-	"sendToUid":    true,
-	"sendToGroup":  true,
-}
-
 // runActions runs the actions in an answer to ev, in order; a bad one is
 // logged and skipped.
 func (h *Handler) runActions(ev *Event, answer []byte) {
@@ -74,9 +64,6 @@ func decodeAction(raw json.RawMessage, clientID string) (gateway.Call, error) {
 	}
 	if c.Method == "" {
 		return c, fmt.Errorf("%w: webhook action: method is required", gateway.ErrBadCall)
-	}
-	if dataMethods[c.Method] && c.Data == nil {
-		return c, fmt.Errorf("%w: webhook action: data is required", gateway.ErrBadCall)
 	}
 	if c.Method == "reply" {
 		c.Method = "sendToClient"

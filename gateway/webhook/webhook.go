@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,7 +61,7 @@ func (o Options) Validate() error {
 	if o.URL == "" {
 		errs = append(errs, errors.New("webhook: url is required"))
 	} else if u, err := url.Parse(o.URL); err != nil {
-		errs = append(errs, errors.New("webhook: url: "+err.Error()))
+		errs = append(errs, fmt.Errorf("webhook: url: %w", err))
 	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, errors.New("webhook: url must be an absolute http or https URL"))
 	}
