@@ -139,6 +139,7 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 		g.ws = &http.Server{
 			Handler:           g.handler,
 			ReadHeaderTimeout: lim.HandshakeTimeout,
+			ReadTimeout:       lim.ReadTimeout, // cleared when the upgrade hijacks the connection
 			IdleTimeout:       lim.KeepaliveTimeout,
 			MaxHeaderBytes:    lim.MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(log.With("component", "gateway-ws").Handler(), slog.LevelDebug),
