@@ -936,8 +936,9 @@ func TestStreamPing(t *testing.T) {
 			var upPings, upPongs []string
 			h := newRelayHarness(t, harnessConfig{
 				tls: useTLS,
-				// A healthy client answers in time, so PingTimeout never fires.
-				opts: streamOptions{PingInterval: 50 * time.Millisecond, PingTimeout: 200 * time.Millisecond},
+				// A healthy client answers in time, so PingTimeout never fires; its
+				// margin is wide because the suite shares two cores under -race.
+				opts: streamOptions{PingInterval: 50 * time.Millisecond, PingTimeout: 2 * time.Second},
 				upstream: wsUpstream(func(c *websocket.Conn) {
 					c.SetPingHandler(func(data string) error {
 						mu.Lock()
