@@ -1,16 +1,13 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
-	"net"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -54,65 +51,16 @@ func startHub(t testing.TB, opts Options) *testHub {
 }
 
 // peer is a test client of either transport.
-type peer struct {
-	t  testing.TB
-	ws *websocket.Conn
-	nc net.Conn
-	br *bufio.Reader
-}
+type peer = testutil.Peer
 
 func (th *testHub) dialWS(t testing.TB) *peer {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial(th.wsURL+"/wss?token=abc", nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	return &peer{t: t, ws: ws}
+	return testutil.DialWS(t, th.wsURL+"/wss?token=abc", nil)
 }
 
 func (th *testHub) dialText(t testing.TB) *peer {
 	t.Helper()
-	nc, err := net.Dial("tcp", th.textAddr)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &peer{t: t, nc: nc, br: bufio.NewReader(nc)}
-}
-
-func (p *peer) send(s string) {
-	p.t.Helper()
-	var err error
-	if p.ws != nil {
-		err = p.ws.WriteMessage(websocket.TextMessage, []byte(s))
-	} else {
-		_, err = p.nc.Write([]byte(s + "\r\n"))
-	}
-	if err != nil {
-		p.t.Fatalf("send: %v", err)
-	}
-}
-
-// read returns the next message, failing the test after 5s.
-func (p *peer) read() string {
-	p.t.Helper()
-	s, err := p.readErr(5 * time.Second)
-	if err != nil {
-		p.t.Fatalf("read: %v", err)
-	}
-	return s
-}
-
-func (p *peer) readErr(wait time.Duration) (string, error) {
-	if p.ws != nil {
-		p.ws.SetReadDeadline(time.Now().Add(wait))
-		_, b, err := p.ws.ReadMessage()
-		return string(b), err
-	}
-	p.nc.SetReadDeadline(time.Now().Add(wait))
-	s, err := p.br.ReadString('\n')
-	return strings.TrimSuffix(s, "\n"), err
+	return testutil.DialText(t, th.textAddr)
 }
 
 // connect dials a client of the given transport ("websocket" or "text")

@@ -95,12 +95,12 @@ func TestAPI(t *testing.T) {
 		marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 		th.SendToAll([]byte(marker), nil, nil)
 		for id, p := range peers {
-			got := p.read()
+			got := p.Read()
 			if want[id] {
 				if got != data {
 					t.Errorf("client %s got %q, want %q", id, got, data)
 				}
-				got = p.read()
+				got = p.Read()
 			}
 			if got != marker {
 				t.Errorf("client %s got %q, want only the marker", id, got)
@@ -189,23 +189,23 @@ func TestAPI(t *testing.T) {
 
 	// closeClient sends the last message, then closes (1000 for WebSocket).
 	call(Call{Method: "closeClient", ClientID: id3, Data: Data("bye")})
-	if got := p3.read(); got != "bye" {
+	if got := p3.Read(); got != "bye" {
 		t.Errorf("last message = %q, want bye", got)
 	}
-	_, err := p3.readErr(5 * time.Second)
+	_, err := p3.ReadErr(5 * time.Second)
 	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Errorf("after closeClient: %v, want close 1000", err)
 	}
 	call(Call{Method: "closeClient", ClientID: id2, Data: Data("bye text")})
-	if got := p2.read(); got != "bye text" {
+	if got := p2.Read(); got != "bye text" {
 		t.Errorf("last line = %q, want bye text", got)
 	}
-	if _, err := p2.readErr(5 * time.Second); err == nil {
+	if _, err := p2.ReadErr(5 * time.Second); err == nil {
 		t.Errorf("text client still open after closeClient")
 	}
 	// destroyClient cuts without a close frame.
 	call(Call{Method: "destroyClient", ClientID: id1})
-	_, err = p1.readErr(5 * time.Second)
+	_, err = p1.ReadErr(5 * time.Second)
 	if err == nil || websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Errorf("after destroyClient: %v, want a cut connection", err)
 	}
@@ -346,7 +346,7 @@ func TestConcurrentMembership(t *testing.T) {
 			p, id := th.connect(t, "websocket")
 			th.JoinGroup(id, "g1")
 			th.BindUID(id, "u1")
-			p.ws.Close()
+			p.WS().Close()
 		}
 	}()
 	wg.Wait()
@@ -388,7 +388,7 @@ func TestHeartbeat(t *testing.T) {
 	silentText, silentTextID := th.connect(t, "text")
 	// The silent WebSocket client reads, but answers no ping: what a
 	// dead browser tab looks like from the server.
-	silentWS.ws.SetPingHandler(func(string) error { return nil })
+	silentWS.WS().SetPingHandler(func(string) error { return nil })
 	type result struct {
 		sawPing bool
 		err     error
@@ -397,7 +397,7 @@ func TestHeartbeat(t *testing.T) {
 	go func() {
 		var r result
 		for {
-			s, err := silentWS.readErr(5 * time.Second)
+			s, err := silentWS.ReadErr(5 * time.Second)
 			if err != nil {
 				r.err = err
 				silentDone <- r
@@ -414,12 +414,12 @@ func TestHeartbeat(t *testing.T) {
 	go func() {
 		defer close(done)
 		for {
-			s, err := talker.readErr(3 * time.Second)
+			s, err := talker.ReadErr(3 * time.Second)
 			if err != nil {
 				return
 			}
 			if s == `{"type":"ping"}` {
-				talker.nc.Write([]byte("{\"type\":\"pong\"}\n"))
+				talker.Conn().Write([]byte("{\"type\":\"pong\"}\n"))
 			}
 		}
 	}()
@@ -428,14 +428,14 @@ func TestHeartbeat(t *testing.T) {
 	pongOnly := th.dialWS(t)
 	go func() {
 		for {
-			if _, _, err := pongOnly.ws.ReadMessage(); err != nil {
+			if _, _, err := pongOnly.WS().ReadMessage(); err != nil {
 				return
 			}
 		}
 	}()
 
 	// The silent clients see ping_data, then are closed.
-	if got := silentText.read(); got != `{"type":"ping"}` {
+	if got := silentText.Read(); got != `{"type":"ping"}` {
 		t.Errorf("text client got %q, want ping_data", got)
 	}
 	closes := th.events.waitCloses(t, 2)
@@ -463,7 +463,7 @@ func TestHeartbeat(t *testing.T) {
 	if s := th.Stats(); s.HeartbeatClosed != 2 {
 		t.Errorf("HeartbeatClosed = %d, want 2", s.HeartbeatClosed)
 	}
-	talker.nc.Close()
+	talker.Conn().Close()
 	<-done
 }
 
@@ -471,7 +471,7 @@ func TestHeartbeatLimitZeroOnlySends(t *testing.T) {
 	th := startHub(t, Options{PingInterval: 100 * time.Millisecond, PingData: "ping"})
 	p, id := th.connect(t, "text")
 	for range 4 {
-		if got := p.read(); got != "ping" {
+		if got := p.Read(); got != "ping" {
 			t.Fatalf("got %q, want ping", got)
 		}
 	}
@@ -560,24 +560,24 @@ func TestChatTextAndWebSocket(t *testing.T) {
 	th := startHub(t, Options{Handler: chat})
 	chat.Hub = th.Hub
 	ws := th.dialWS(t)
-	hello := ws.read()
+	hello := ws.Read()
 	wsID, ok := strings.CutPrefix(hello, "Hello ")
 	if !ok {
 		t.Fatalf("first line %q, want Hello <client_id>", hello)
 	}
-	if got := ws.read(); got != "online" {
+	if got := ws.Read(); got != "online" {
 		t.Errorf("online list = %q, want none", got)
 	}
-	if got := ws.read(); got != wsID+" login" {
+	if got := ws.Read(); got != wsID+" login" {
 		t.Errorf("got %q, want own login", got)
 	}
 	text := th.dialText(t)
-	textID, _ := strings.CutPrefix(text.read(), "Hello ")
-	if got := text.read(); got != "online "+wsID {
+	textID, _ := strings.CutPrefix(text.Read(), "Hello ")
+	if got := text.Read(); got != "online "+wsID {
 		t.Errorf("online list = %q, want %q", got, "online "+wsID)
 	}
 	for _, p := range []*peer{text, ws} {
-		if got := p.read(); got != textID+" login" {
+		if got := p.Read(); got != textID+" login" {
 			t.Errorf("got %q, want %s login", got, textID)
 		}
 	}
@@ -589,15 +589,15 @@ func TestChatTextAndWebSocket(t *testing.T) {
 		{text, "hello from telnet", textID + " said hello from telnet"},
 		{ws, "hello from the browser", wsID + " said hello from the browser"},
 	} {
-		m.from.send(m.text)
+		m.from.Send(m.text)
 		for _, p := range []*peer{text, ws} {
-			if got := p.read(); got != m.want {
+			if got := p.Read(); got != m.want {
 				t.Errorf("got %q, want %q", got, m.want)
 			}
 		}
 	}
-	text.nc.Close()
-	if got := ws.read(); got != textID+" logout" {
+	text.Conn().Close()
+	if got := ws.Read(); got != textID+" logout" {
 		t.Errorf("got %q, want %s logout", got, textID)
 	}
 }
@@ -606,23 +606,23 @@ func TestCloseFrames(t *testing.T) {
 	th := startHub(t, Options{MaxMessageBytes: 1024})
 	// A message over max_message_bytes: close 1009.
 	p, _ := th.connect(t, "websocket")
-	p.send(strings.Repeat("a", 2000))
-	if _, err := p.readErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+	p.Send(strings.Repeat("a", 2000))
+	if _, err := p.ReadErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 		t.Errorf("oversized message: %v, want close 1009", err)
 	}
 	// A text line over the limit: an error line, then the end.
 	tp, _ := th.connect(t, "text")
-	tp.send(strings.Repeat("a", 2000))
-	if got := tp.read(); !strings.Contains(got, "too big") {
+	tp.Send(strings.Repeat("a", 2000))
+	if got := tp.Read(); !strings.Contains(got, "too big") {
 		t.Errorf("got %q, want an error line", got)
 	}
-	if _, err := tp.readErr(5 * time.Second); err == nil {
+	if _, err := tp.ReadErr(5 * time.Second); err == nil {
 		t.Errorf("text client still open")
 	}
 	// The client closes: the hub echoes its code, OnClose runs once.
 	p2, id2 := th.connect(t, "websocket")
-	p2.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"), time.Now().Add(time.Second))
-	if _, err := p2.readErr(5 * time.Second); !websocket.IsCloseError(err, 4000) {
+	p2.WS().WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"), time.Now().Add(time.Second))
+	if _, err := p2.ReadErr(5 * time.Second); !websocket.IsCloseError(err, 4000) {
 		t.Errorf("client close: %v, want 4000 echoed", err)
 	}
 	th.events.wait(t, "close of "+id2, func() bool {
@@ -639,8 +639,8 @@ func TestCloseFrames(t *testing.T) {
 	p3, _ := th.connect(t, "websocket")
 	t3, _ := th.connect(t, "text")
 	wsErr, textErr := make(chan error, 1), make(chan error, 1)
-	go func() { _, err := p3.readErr(5 * time.Second); wsErr <- err }()
-	go func() { _, err := t3.readErr(5 * time.Second); t3.nc.Close(); textErr <- err }()
+	go func() { _, err := p3.ReadErr(5 * time.Second); wsErr <- err }()
+	go func() { _, err := t3.ReadErr(5 * time.Second); t3.Conn().Close(); textErr <- err }()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	if err := th.Shutdown(ctx); err != nil {
@@ -679,11 +679,11 @@ func TestCloseWaitsForClient(t *testing.T) {
 	if err := th.CloseClient(id, []byte("bye")); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.read(); got != "bye" {
+	if got := p.Read(); got != "bye" {
 		t.Fatalf("last message %q, want bye", got)
 	}
 	time.Sleep(delay) // the client answers the close frame late
-	if _, err := p.readErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+	if _, err := p.ReadErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Errorf("got %v, want close 1000", err)
 	}
 	th.events.waitCloses(t, 1)
@@ -703,8 +703,8 @@ func TestSlowReaderNotCut(t *testing.T) {
 	got := 0
 	for got < size+1 { // the message and its line end
 		time.Sleep(10 * time.Millisecond) // about 3 MB/s
-		p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := p.br.Read(buf)
+		p.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := p.Reader().Read(buf)
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", got, err)
 		}
@@ -718,12 +718,12 @@ func TestSlowReaderNotCut(t *testing.T) {
 func TestTextLineLimit(t *testing.T) {
 	th := startHub(t, Options{MaxMessageBytes: 4})
 	p, id := th.connect(t, "text")
-	p.nc.Write([]byte("abcd\n"))   // at the limit, bare \n
-	p.nc.Write([]byte("wxyz\r\n")) // at the limit, \r\n
+	p.Conn().Write([]byte("abcd\n"))   // at the limit, bare \n
+	p.Conn().Write([]byte("wxyz\r\n")) // at the limit, \r\n
 	th.events.wait(t, "two messages", func() bool { return len(th.events.messages) == 2 })
 	checkEq(t, "messages", th.events.messages, []string{id + ": abcd", id + ": wxyz"})
-	p.nc.Write([]byte("abcde\n")) // one over
-	if got := p.read(); !strings.Contains(got, "too big") {
+	p.Conn().Write([]byte("abcde\n")) // one over
+	if got := p.Read(); !strings.Contains(got, "too big") {
 		t.Errorf("got %q, want an error line", got)
 	}
 	th.events.waitCloses(t, 1)
@@ -781,12 +781,12 @@ func TestHandlerPanic(t *testing.T) {
 	th.events = &h.recorder
 	bad, badID := th.connect(t, "text")
 	good, goodID := th.connect(t, "text")
-	bad.send("boom")
+	bad.Send("boom")
 	closes := th.events.waitCloses(t, 1)
 	if closes[0].ID != badID {
 		t.Errorf("closed %s, want %s", closes[0].ID, badID)
 	}
-	good.send("fine")
+	good.Send("fine")
 	th.events.wait(t, "the other client's message", func() bool {
 		return slices.Contains(th.events.messages, goodID+": fine")
 	})
@@ -847,7 +847,7 @@ func TestSendTimeout(t *testing.T) {
 		t.Errorf("SendFail = %d, want 1", s.SendFail)
 	}
 	th.SendToClient(otherID, []byte("still here"))
-	if got := other.read(); got != "still here" {
+	if got := other.Read(); got != "still here" {
 		t.Errorf("other client got %q", got)
 	}
 }

@@ -62,13 +62,13 @@ func start(t *testing.T, opts Options) *env {
 
 // connect dials a client ("websocket" or "text") and reads its id into
 // the peer's ID.
-func (e *env) connect(t *testing.T, transport string) *gatewaytest.Peer {
+func (e *env) connect(t *testing.T, transport string) *testutil.Peer {
 	t.Helper()
-	var p *gatewaytest.Peer
+	var p *testutil.Peer
 	if transport == "text" {
-		p = gatewaytest.DialText(t, e.TextAddr)
+		p = testutil.DialText(t, e.TextAddr)
 	} else {
-		p = gatewaytest.DialWS(t, e.WSURL+"/wss", nil)
+		p = testutil.DialWS(t, e.WSURL+"/wss", nil)
 	}
 	p.ReadID("id ")
 	return p

@@ -161,11 +161,11 @@ func start(t *testing.T, url string, opts Options) *env {
 // dial connects a client of the given transport ("websocket" or "text");
 // a WebSocket client sends a token, a cookie and a header for the
 // webhook to pass on.
-func (e *env) dial(t *testing.T, transport string) *gatewaytest.Peer {
+func (e *env) dial(t *testing.T, transport string) *testutil.Peer {
 	t.Helper()
 	if transport == "text" {
-		return gatewaytest.DialText(t, e.TextAddr)
+		return testutil.DialText(t, e.TextAddr)
 	}
 	hdr := http.Header{"Cookie": {"laravel_session=abc"}, "X-App": {"demo"}}
-	return gatewaytest.DialWS(t, e.WSURL+"/wss?token=t1", hdr)
+	return testutil.DialWS(t, e.WSURL+"/wss?token=t1", hdr)
 }

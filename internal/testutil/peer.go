@@ -1,4 +1,4 @@
-package gatewaytest
+package testutil
 
 import (
 	"bufio"
@@ -14,9 +14,10 @@ import (
 // readWait bounds [Peer.Read].
 const readWait = 5 * time.Second
 
-// Peer is a test client of either transport: a gorilla WebSocket or a
-// telnet-like text connection. Like a gateway connection it allows one
-// reader and one writer at a time.
+// Peer is a test client of a gateway, over either of its transports: a
+// gorilla WebSocket or a telnet-like text connection (one message per
+// line). Like a gateway connection it allows one reader and one writer
+// at a time.
 type Peer struct {
 	// ID names the peer in failure messages; "" until the test sets it,
 	// typically to the client id it learns from a greeting.
@@ -92,6 +93,16 @@ func (p *Peer) SendErr(s string) error {
 	_, err := p.nc.Write([]byte(s + "\r\n"))
 	return err
 }
+
+// WS is the WebSocket connection; nil for a text peer.
+func (p *Peer) WS() *websocket.Conn { return p.ws }
+
+// Conn is the text peer's connection; nil for a WebSocket peer.
+func (p *Peer) Conn() net.Conn { return p.nc }
+
+// Reader is the buffered reader over the text peer's connection, which
+// Read uses too; nil for a WebSocket peer.
+func (p *Peer) Reader() *bufio.Reader { return p.br }
 
 // Close ends the connection: a WebSocket peer first sends a close frame
 // with code 1000; a text peer just closes.
