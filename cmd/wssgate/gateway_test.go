@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -93,12 +91,7 @@ sites:
 	go func() { done <- srv.serve(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	rootPEM, err := os.ReadFile(srv.certs.RootCertFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(rootPEM)
+	roots := localRoots(t, srv)
 	addr := srv.lnTLS.Addr().String()
 	d := websocket.Dialer{
 		TLSClientConfig:  &tls.Config{RootCAs: roots},

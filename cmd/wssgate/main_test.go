@@ -179,12 +179,7 @@ func TestDefaultConfig(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	// Trust only the local CA the announcement named.
-	rootPEM, err := os.ReadFile(srv.certs.RootCertFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(rootPEM)
+	roots := localRoots(t, srv)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Get("https://" + srv.lnTLS.Addr().String() + "/")
@@ -444,4 +439,19 @@ func TestSetMaxConnections(t *testing.T) {
 			t.Errorf("configured %d, open-file limit %d: warned %v, want %v", tt.configured, tt.limit, warned, tt.warn)
 		}
 	}
+}
+
+// localRoots is a pool with only the local CA that srv's internal
+// certificates come from.
+func localRoots(t *testing.T, srv *server) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(srv.certs.RootCertFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", srv.certs.RootCertFile())
+	}
+	return roots
 }
