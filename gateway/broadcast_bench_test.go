@@ -101,25 +101,9 @@ func benchBroadcast(b *testing.B, n int, baseline bool) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBroadcastSwarm$")
-	cmd.Env = append(os.Environ(), "WSSGATE_SWARM_URL=ws"+strings.TrimPrefix(srv.URL, "http"), "WSSGATE_SWARM_N="+strconv.Itoa(n))
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		stdin.Close() // the swarm exits when its stdin closes
-		cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	next := func() string {
-		if !lines.Scan() {
-			b.Fatalf("swarm ended: %v", lines.Err())
-		}
-		return lines.Text()
-	}
+	sw := startSwarm(ctx, b, srv.URL, n)
+	defer sw.stop()
+	next := sw.next
 	for l := next(); l != "ready"; l = next() {
 		if strings.HasPrefix(l, "error") {
 			b.Fatal(l)
@@ -251,6 +235,41 @@ func TestBroadcastSwarm(t *testing.T) {
 	}
 }
 
+// swarm is the benchmarks' child process of clients (TestBroadcastSwarm).
+type swarm struct {
+	b     *testing.B
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines *bufio.Scanner
+}
+
+// startSwarm starts n clients of the server at url in a child process.
+func startSwarm(ctx context.Context, b *testing.B, url string, n int, env ...string) *swarm {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBroadcastSwarm$")
+	cmd.Env = append(append(os.Environ(), "WSSGATE_SWARM_URL=ws"+strings.TrimPrefix(url, "http"), "WSSGATE_SWARM_N="+strconv.Itoa(n)), env...)
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return &swarm{b: b, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+}
+
+// next returns the swarm's next line.
+func (s *swarm) next() string {
+	if !s.lines.Scan() {
+		s.b.Fatalf("swarm ended: %v", s.lines.Err())
+	}
+	return s.lines.Text()
+}
+
+// stop ends the swarm: it exits when its stdin closes.
+func (s *swarm) stop() {
+	s.stdin.Close()
+	s.cmd.Wait()
+}
+
 // echoHandler sends every message back to its sender.
 type echoHandler struct {
 	NopHandler
@@ -280,34 +299,16 @@ func BenchmarkEcho(b *testing.B) {
 	defer cancel()
 
 	rounds := max(1, b.N/clients)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBroadcastSwarm$")
-	cmd.Env = append(os.Environ(), "WSSGATE_SWARM_URL=ws"+strings.TrimPrefix(srv.URL, "http"),
-		"WSSGATE_SWARM_N="+strconv.Itoa(clients), "WSSGATE_SWARM_ECHO="+strconv.Itoa(rounds))
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	next := func() string {
-		if !lines.Scan() {
-			b.Fatalf("swarm ended: %v", lines.Err())
-		}
-		return lines.Text()
-	}
-	if l := next(); l != "ready" {
+	sw := startSwarm(ctx, b, srv.URL, clients, "WSSGATE_SWARM_ECHO="+strconv.Itoa(rounds))
+	defer sw.stop()
+	if l := sw.next(); l != "ready" {
 		b.Fatal(l)
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	b.ResetTimer()
-	io.WriteString(stdin, "go\n")
-	if l := next(); l != "done" {
+	io.WriteString(sw.stdin, "go\n")
+	if l := sw.next(); l != "done" {
 		b.Fatal(l)
 	}
 	b.StopTimer()
