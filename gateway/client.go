@@ -71,15 +71,15 @@ type client struct {
 	smu     sync.Mutex
 	session Session
 
-	qmu   sync.Mutex
-	queue []item
-	state clientState
-	wake  chan struct{} // a token means the queue changed
+	qmu       sync.Mutex
+	queue     []item
+	state     clientState
+	readEnded bool          // the reader has ended: the writer drains the queue and stops
+	wake      chan struct{} // a token means the queue or readEnded changed
 
 	lastSeen  atomic.Int64 // hub clock, nanoseconds
 	writing   atomic.Int64 // hub clock of the write's last progress; 0 = not writing
 	pw        *progressWriter
-	readDone  chan struct{}
 	writeDone chan struct{}
 }
 
@@ -89,7 +89,6 @@ func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
 		addr:      addr,
 		t:         t,
 		wake:      make(chan struct{}, 1),
-		readDone:  make(chan struct{}),
 		writeDone: make(chan struct{}),
 	}
 	c.pw = &progressWriter{c: c}
@@ -125,11 +124,26 @@ func (c *client) enqueue(it item) bool {
 	}
 	c.queue = append(c.queue, it)
 	c.qmu.Unlock()
+	c.signal()
+	return true
+}
+
+// signal wakes the writer.
+func (c *client) signal() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return true
+}
+
+// endRead tells the writer that the reader has ended: nothing more is
+// queued, and the writer stops once it has written what is.
+func (c *client) endRead() {
+	c.qmu.Lock()
+	c.state = stateClosed
+	c.readEnded = true
+	c.qmu.Unlock()
+	c.signal()
 }
 
 // close queues a close item: what is queued before it is still sent, and
@@ -156,14 +170,11 @@ func (c *client) writeLoop() {
 	draining := false
 	for {
 		if !draining {
-			select {
-			case <-c.wake:
-			case <-c.readDone:
-				draining = true // flush what is queued (a close echo), then stop
-			}
+			<-c.wake
 		}
 		c.qmu.Lock()
 		batch, c.queue = c.queue, batch[:0]
+		draining = c.readEnded // flush what is queued (a close echo), then stop
 		c.qmu.Unlock()
 		if len(batch) == 0 {
 			if draining {

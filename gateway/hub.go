@@ -290,7 +290,7 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 	if err := h.register(c); err != nil {
 		c.close(disconnectShutdown())
 		go c.writeLoop()
-		close(c.readDone)
+		c.endRead()
 		<-c.writeDone
 		c.t.conn().Close()
 		return err
@@ -332,7 +332,7 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 		// stopped reading, even without Run's watchdog.
 		c.t.conn().SetWriteDeadline(time.Now().Add(closeWait))
 	}
-	close(c.readDone)
+	c.endRead()
 	<-c.writeDone
 	c.t.conn().Close()
 
