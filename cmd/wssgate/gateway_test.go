@@ -167,9 +167,11 @@ sites:
 	// Stopping delivers the close event before the server returns. The
 	// client reads meanwhile, so it answers the close frame as a browser
 	// does.
+	closed := make(chan error, 1)
 	go func() {
 		for {
 			if _, _, err := ws.ReadMessage(); err != nil {
+				closed <- err
 				return
 			}
 		}
@@ -179,6 +181,9 @@ sites:
 		t.Errorf("serve: %v", err)
 	}
 	done <- nil
+	if err := <-closed; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("on shutdown the gateway client got %v, want close 1001", err)
+	}
 	waitEvents([]string{"connect", "websocket_connect", "message hi", "close"})
 }
 
