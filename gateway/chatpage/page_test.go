@@ -259,11 +259,11 @@ func TestChatWithTextClient(t *testing.T) {
 	noConsoleErrors(t, b)
 }
 
-// TestPingAnsweredAndHidden runs a hub that pings every 300ms and closes
+// TestPingAnsweredAndHidden runs a hub that pings every 500ms and closes
 // a client silent for two intervals: the page answers every ping_data
 // with {"type":"pong"}, stays connected on the same id, and shows none.
 func TestPingAnsweredAndHidden(t *testing.T) {
-	const interval = 300 * time.Millisecond
+	const interval = 500 * time.Millisecond
 	s := startServer(t, gateway.Options{
 		PingInterval:         interval,
 		PingNotResponseLimit: 2,
@@ -365,7 +365,7 @@ func TestBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	const gaps = 3
-	deadline := time.Now().Add(4 * time.Second)
+	deadline := time.Now().Add(8 * time.Second)
 	for {
 		mu.Lock()
 		n := len(attempts)
@@ -374,13 +374,13 @@ func TestBackoff(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d attempts in 4s, want %d", n, gaps+1)
+			t.Fatalf("%d attempts in 8s, want %d", n, gaps+1)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := eval[string](t, b, jsState); got != "closed" {
-		t.Errorf("state = %q, want closed", got)
-	}
+	// The attempt is recorded when it reaches the server; the page turns
+	// to "closed" once the refusal comes back.
+	waitPage(t, b, "state closed", jsState, func(s string) bool { return s == "closed" })
 	if got := eval[string](t, b, `document.getElementById("state").textContent`); !strings.Contains(got, "retrying in") {
 		t.Errorf("state text = %q, want it to say when it retries", got)
 	}
@@ -389,8 +389,9 @@ func TestBackoff(t *testing.T) {
 	step := 500 * time.Millisecond
 	for i := 1; i <= gaps; i++ {
 		gap := attempts[i].Sub(attempts[i-1])
-		// Slack for the handshake's round trip and a busy machine.
-		if gap < step/2-20*time.Millisecond || gap > step+300*time.Millisecond {
+		// Slack for the handshake's round trip and a busy machine (the
+		// suite shares two cores); the lower bound is what matters.
+		if gap < step/2-20*time.Millisecond || gap > step+time.Second {
 			t.Errorf("wait before attempt %d = %v, want %v to %v", i+1, gap.Round(time.Millisecond), step/2, step)
 		}
 		step *= 2
