@@ -71,25 +71,22 @@ type client struct {
 	smu     sync.Mutex
 	session Session
 
-	qmu       sync.Mutex
-	queue     []item
-	state     clientState
-	readEnded bool          // the reader has ended: the writer drains the queue and stops
-	wake      chan struct{} // a token means the queue or readEnded changed
+	qmu    sync.Mutex
+	queue  []item
+	state  clientState
+	writer bool           // a writer goroutine runs; it ends when the queue is empty
+	writes sync.WaitGroup // the writer goroutine, for the reader's end
 
-	lastSeen  atomic.Int64 // hub clock, nanoseconds
-	writing   atomic.Int64 // hub clock of the write's last progress; 0 = not writing
-	pw        *progressWriter
-	writeDone chan struct{}
+	lastSeen atomic.Int64 // hub clock, nanoseconds
+	writing  atomic.Int64 // hub clock of the write's last progress; 0 = not writing
+	pw       *progressWriter
 }
 
 func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
 	c := &client{
-		hub:       h,
-		addr:      addr,
-		t:         t,
-		wake:      make(chan struct{}, 1),
-		writeDone: make(chan struct{}),
+		hub:  h,
+		addr: addr,
+		t:    t,
 	}
 	c.pw = &progressWriter{c: c}
 	c.lastSeen.Store(h.clock())
@@ -123,27 +120,25 @@ func (c *client) enqueue(it item) bool {
 		return false
 	}
 	c.queue = append(c.queue, it)
+	start := !c.writer
+	if start {
+		c.writer = true
+		c.writes.Add(1)
+	}
 	c.qmu.Unlock()
-	c.signal()
+	if start {
+		go c.writeLoop()
+	}
 	return true
 }
 
-// signal wakes the writer.
-func (c *client) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// endRead tells the writer that the reader has ended: nothing more is
-// queued, and the writer stops once it has written what is.
+// endRead stops the sends to c and waits until its writer has written
+// what was queued (a close echo, say) and ended.
 func (c *client) endRead() {
 	c.qmu.Lock()
 	c.state = stateClosed
-	c.readEnded = true
 	c.qmu.Unlock()
-	c.signal()
+	c.writes.Wait()
 }
 
 // close queues a close item: what is queued before it is still sent, and
@@ -162,39 +157,36 @@ func (c *client) cut() {
 	c.t.conn().Close()
 }
 
-// writeLoop is the connection's writer. It sends what is queued in
-// batches, one flush per batch; the hub's watchdog enforces send_timeout.
+// writeLoop is the connection's writer: there is at most one at a time.
+// It runs while there is something to send, so that an idle connection
+// has no writer goroutine (its stack is the largest part of an idle
+// connection's memory), and sends what is queued in batches, one flush
+// per batch; the hub's watchdog enforces send_timeout.
 func (c *client) writeLoop() {
-	defer close(c.writeDone)
+	defer c.writes.Done()
 	var batch []item
-	draining := false
 	for {
-		if !draining {
-			<-c.wake
-		}
 		c.qmu.Lock()
-		batch, c.queue = c.queue, batch[:0]
-		draining = c.readEnded // flush what is queued (a close echo), then stop
-		c.qmu.Unlock()
-		if len(batch) == 0 {
-			if draining {
-				return
-			}
-			continue
+		if len(c.queue) == 0 {
+			c.writer = false
+			c.qmu.Unlock()
+			return
 		}
+		batch, c.queue = c.queue, batch[:0]
+		c.qmu.Unlock()
 		closing, wait, err := c.writeBatch(batch)
 		clear(batch) // drop references to sent messages
 		if cap(batch) > 256 {
 			batch = nil
 		}
 		if err != nil {
-			if !draining {
-				c.hub.log.Debug("write failed", "client_id", c.id, "err", err)
-			}
-			c.cut()
+			c.hub.log.Debug("write failed", "client_id", c.id, "err", err)
+			c.cut() // sends stop: the state is no longer open
 			return
 		}
 		if closing {
+			// Nothing is queued after a close item: its enqueue ended
+			// the open state.
 			c.t.closed(time.Now().Add(wait))
 			return
 		}

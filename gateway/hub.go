@@ -289,14 +289,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 	if err := h.register(c); err != nil {
 		c.close(disconnectShutdown())
-		go c.writeLoop()
 		c.endRead()
-		<-c.writeDone
 		c.t.conn().Close()
 		return err
 	}
 	defer h.conns.Done()
-	go c.writeLoop()
 	info := c.info()
 	h.log.Debug("client connected", "client_id", c.id, "addr", c.addr, "transport", info.Transport)
 	h.guard(c, "connect", func() { h.handler.OnConnect(info) })
@@ -321,9 +318,6 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 
 	// The reader has ended: no more sends; the writer flushes what is
 	// queued (a close echo) unless the connection is already broken.
-	c.qmu.Lock()
-	c.state = stateClosed
-	c.qmu.Unlock()
 	var d Disconnect
 	if !errors.Is(err, io.EOF) && !errors.As(err, &d) {
 		c.t.conn().Close()
@@ -333,7 +327,6 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 		c.t.conn().SetWriteDeadline(time.Now().Add(closeWait))
 	}
 	c.endRead()
-	<-c.writeDone
 	c.t.conn().Close()
 
 	info.UID, info.Session = h.unregister(c)
