@@ -18,8 +18,9 @@
 // [Hub.Call] runs the same API from a decoded [Call], for the push API
 // and webhook replies.
 //
-// Every connection has one reader and one writer goroutine. Sends only
-// append to the client's bounded queue; a client whose queue overflows
+// Every connection has one reader goroutine and, while something waits
+// to be sent, one writer goroutine. Sends only append to the client's
+// bounded queue; a client whose queue overflows
 // is disconnected and counted as a send failure, so a slow client never
 // slows delivery to the others, and the hub lock is never held while a
 // socket is written.
