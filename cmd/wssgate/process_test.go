@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,9 +51,20 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// TestProcessSIGTERM runs the real binary: it serves a wss client through
-// to a backend, and on SIGTERM sends the client close 1001 and exits 0.
-func TestProcessSIGTERM(t *testing.T) {
+// process is a wssgate binary this test started.
+type process struct {
+	cmd    *exec.Cmd
+	port   string     // the https listener's port
+	exited chan error // receives the exit status
+	log    *lockedBuffer
+}
+
+// startProcess runs the built binary with the configuration text cfg in
+// a fresh HOME (so its local CA is the test's), and waits for the line
+// that names its address. The process is killed at cleanup if the test
+// has not ended it.
+func startProcess(t *testing.T, dir, cfg string) *process {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
@@ -58,37 +72,24 @@ func TestProcessSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := echoBackend(t)
-	dir := t.TempDir()
-	cfgFile := writeFile(t, dir, "config.yaml", fmt.Sprintf(`
-listen: { https: "127.0.0.1:0", http: "" }
-shutdown_timeout: 5s
-sites:
-  - hosts: [localhost]
-    tls: { internal: true }
-    routes:
-      - { path: /wss, upstreams: ["ws://%s"] }
-`, backend.Listener.Addr()))
-
-	cmd := exec.Command(bin, "run", "-config", cfgFile)
+	cmd := exec.Command(bin, "run", "-config", writeFile(t, dir, "config.yaml", cfg))
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = testutil.Writer(t)
+	p := &process{cmd: cmd, exited: make(chan error, 1), log: &lockedBuffer{}}
+	cmd.Stderr = io.MultiWriter(testutil.Writer(t), p.log)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { p.exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill() // only the process this test started
-			<-exited
+			<-p.exited
 		}
 	})
-
 	// The first line names the address: "wssgate devel serving https://localhost:PORT".
 	lines := bufio.NewScanner(stdout)
 	if !lines.Scan() {
@@ -98,10 +99,58 @@ sites:
 	if m == nil {
 		t.Fatalf("first line %q does not name the address", lines.Text())
 	}
+	p.port = m[1]
 	go func() {
 		for lines.Scan() {
 		}
 	}()
+	return p
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// echoOnce sends msg on c and checks that it comes back.
+func echoOnce(t *testing.T, c *websocket.Conn, msg string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.ReadMessage(); err != nil || string(got) != msg {
+		t.Fatalf("echo: %q, %v; want %q", got, err, msg)
+	}
+}
+
+// TestProcessSIGTERM runs the real binary: it serves a wss client through
+// to a backend, and on SIGTERM sends the client close 1001 and exits 0.
+func TestProcessSIGTERM(t *testing.T) {
+	backend := echoBackend(t)
+	dir := t.TempDir()
+	p := startProcess(t, dir, fmt.Sprintf(`
+listen: { https: "127.0.0.1:0", http: "" }
+shutdown_timeout: 5s
+sites:
+  - hosts: [localhost]
+    tls: { internal: true }
+    routes:
+      - { path: /wss, upstreams: ["ws://%s"] }
+`, backend.Listener.Addr()))
 
 	rootPEM, err := os.ReadFile(filepath.Join(dir, "config", "wssgate", "internal", "root.crt"))
 	if err != nil {
@@ -110,31 +159,92 @@ sites:
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(rootPEM)
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, HandshakeTimeout: 5 * time.Second}
-	c, _, err := d.Dial("wss://localhost:"+m[1]+"/wss", nil)
+	c, _, err := d.Dial("wss://localhost:"+p.port+"/wss", nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hi" {
-		t.Fatalf("echo: %q, %v", msg, err)
-	}
+	echoOnce(t, c, "hi")
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("after SIGTERM the client got %v, want close 1001", err)
 	}
 	select {
-	case err := <-exited:
+	case err := <-p.exited:
 		if err != nil {
 			t.Errorf("wssgate exited with %v, want status 0", err)
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("wssgate still running 15 s after SIGTERM")
 	}
+}
+
+// TestProcessSIGHUP runs the real binary with certificate files: after
+// the files are replaced and the process gets SIGHUP, it is still
+// running, logs the reload, serves the new certificate to a new
+// connection, and the connection opened before keeps working.
+func TestProcessSIGHUP(t *testing.T) {
+	backend := echoBackend(t)
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "Test Root")
+	old := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"localhost"}})
+	certFile, keyFile := old.WriteFiles(t, dir)
+	p := startProcess(t, dir, fmt.Sprintf(`
+listen: { https: "127.0.0.1:0", http: "" }
+sites:
+  - hosts: [localhost]
+    tls: { cert_file: %q, key_file: %q }
+    routes:
+      - { path: /wss, upstreams: ["ws://%s"] }
+`, certFile, keyFile, backend.Listener.Addr()))
+
+	serial := func() string {
+		t.Helper()
+		tc, err := tls.Dial("tcp", "127.0.0.1:"+p.port, &tls.Config{ServerName: "localhost", RootCAs: ca.Pool()})
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		defer tc.Close()
+		return tc.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	if got := serial(); got != old.X509.SerialNumber.String() {
+		t.Fatalf("serving serial %s, want the first certificate's", got)
+	}
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, HandshakeTimeout: 5 * time.Second}
+	c, _, err := d.Dial("wss://localhost:"+p.port+"/wss", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	echoOnce(t, c, "before")
+
+	renewed := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"localhost"}})
+	newCert, newKey := renewed.WriteFiles(t, t.TempDir())
+	for _, f := range [][2]string{{newCert, certFile}, {newKey, keyFile}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.log.String(), "reloading certificate files") || serial() != renewed.X509.SerialNumber.String() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload 10 s after SIGHUP; log:\n%s", p.log.String())
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("wssgate exited on SIGHUP: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	echoOnce(t, c, "after") // the connection opened before is untouched
 }
