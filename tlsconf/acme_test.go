@@ -290,3 +290,41 @@ func TestReloadACMERestartRequired(t *testing.T) {
 		})
 	}
 }
+
+// TestACMERenewal: with short-lived certificates from pebble, autocert
+// renews before expiry (at two thirds of the lifetime) and the new
+// certificate is served, once, without a restart.
+func TestACMERenewal(t *testing.T) {
+	const host = "renew.wssgate.test"
+	const validity = 6 * time.Second
+	ln := testutil.Listen(t)
+	peb := testutil.StartPebble(t, testutil.PebbleOptions{TLSPort: ln.Addr().(*net.TCPAddr).Port, Validity: validity})
+	cfg := acmeConfig(peb, t.TempDir(), host)
+	m := newManager(t, cfg, tlsconf.Options{Logger: testutil.Logger(t), ACMEPollInterval: acmePoll})
+	addr := serveOn(t, ln, m.TLSConfig())
+	run(t, m)
+	trust := &tls.Config{RootCAs: peb.Roots(t)}
+
+	first := waitCert(t, m, host)
+	deadline := time.Now().Add(3 * validity)
+	for {
+		serial, err := servedSerial(t, addr, host, trust)
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		if serial != first.Serial {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving %s %v after it was issued; pebble log:\n%s", serial, 3*validity, peb.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !time.Now().Before(first.NotAfter) {
+		t.Errorf("renewed only after the old certificate expired (%v)", first.NotAfter)
+	}
+	time.Sleep(500 * time.Millisecond) // no renewal storm after it
+	if got := peb.Issued(); got != 2 {
+		t.Errorf("pebble issued %d certificates, want 2 (the first and one renewal)", got)
+	}
+}
