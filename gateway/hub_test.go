@@ -851,3 +851,31 @@ func TestSendTimeout(t *testing.T) {
 		t.Errorf("other client got %q", got)
 	}
 }
+
+// TestFrameLengths: the hub's own frame encoding (each length form of
+// RFC 6455, text and binary) reads back intact in gorilla's client.
+func TestFrameLengths(t *testing.T) {
+	th := startHub(t, Options{})
+	p, id := th.connect(t, "websocket")
+	for _, n := range []int{0, 1, 125, 126, 127, 65535, 65536, 70000} {
+		for _, binary := range []bool{false, true} {
+			data := bytes.Repeat([]byte("a"), n)
+			wantType := websocket.TextMessage
+			if binary && n > 0 {
+				data[0] = 0xff // not UTF-8: a binary frame
+				wantType = websocket.BinaryMessage
+			}
+			if err := th.SendToClient(id, data); err != nil {
+				t.Fatal(err)
+			}
+			p.WS().SetReadDeadline(time.Now().Add(5 * time.Second))
+			mt, got, err := p.WS().ReadMessage()
+			if err != nil {
+				t.Fatalf("length %d: %v", n, err)
+			}
+			if mt != wantType || !bytes.Equal(got, data) {
+				t.Errorf("length %d binary %v: got type %d, %d bytes; want type %d, the same %d bytes", n, binary, mt, len(got), wantType, n)
+			}
+		}
+	}
+}
