@@ -403,9 +403,10 @@ func (h *Hub) CloseClient(clientID string, last []byte) error {
 		return err
 	}
 	if last != nil {
-		c.enqueue(item{kind: itemData, msg: newMessage(last)})
+		c.closeAfter(newMessage(last), disconnectNormal())
+	} else {
+		c.close(disconnectNormal())
 	}
-	c.close(disconnectNormal())
 	return nil
 }
 

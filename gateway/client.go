@@ -147,6 +147,48 @@ func (c *client) close(d Disconnect) bool {
 	return c.enqueue(item{kind: itemClose, disc: d, wait: closeWait})
 }
 
+// closeAfter queues last, then a close item, with nothing between them
+// (a send from another goroutine cannot slip in). last is sent even if
+// the queue is full: it is the client's final message.
+func (c *client) closeAfter(last *message, d Disconnect) bool {
+	c.qmu.Lock()
+	if c.state != stateOpen {
+		c.qmu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, item{kind: itemData, msg: last}, item{kind: itemClose, disc: d, wait: closeWait})
+	return c.startWriterLocked()
+}
+
+// startWriterLocked closes the open state, makes sure a writer runs for
+// what is queued, and unlocks qmu.
+func (c *client) startWriterLocked() bool {
+	c.state = stateClosing
+	start := !c.writer
+	if start {
+		c.writer = true
+		c.writes.Add(1)
+	}
+	c.qmu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+	return true
+}
+
+// markSlow ends the open state of a client found too slow, and reports
+// whether it was still open, so that a client is counted in send_fail
+// once.
+func (c *client) markSlow() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.state != stateOpen {
+		return false
+	}
+	c.state = stateClosing
+	return true
+}
+
 // cut ends the connection at once, without a close frame.
 func (c *client) cut() {
 	c.qmu.Lock()
@@ -234,8 +276,9 @@ func (c *client) writeBatch(batch []item) (closing bool, wait time.Duration, err
 func (c *client) progress() { c.writing.Store(max(1, c.hub.clock())) }
 
 // writeChunk bounds one write call, so that progress is recorded while a
-// large message goes out to a slow reader.
-const writeChunk = 64 << 10
+// large message goes out to a slow reader: a client is cut only if it
+// takes less than this in send_timeout.
+const writeChunk = 16 << 10
 
 // progressWriter writes to the connection in writeChunk pieces and
 // records each piece the socket takes.

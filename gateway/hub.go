@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
@@ -211,8 +212,10 @@ func (h *Hub) watchWrites(clients []*client) {
 	for _, c := range clients {
 		if since := c.writing.Load(); since != 0 && now-since >= int64(h.sendTimeout) {
 			c.writing.Store(0)
-			h.stats.sendFail.Add(1)
-			h.log.Info("client accepted nothing for send_timeout, disconnected", "client_id", c.id, "send_timeout", h.sendTimeout)
+			if c.markSlow() { // not counted twice (a full queue counts too)
+				h.stats.sendFail.Add(1)
+				h.log.Info("client accepted nothing for send_timeout, disconnected", "client_id", c.id, "send_timeout", h.sendTimeout)
+			}
 			c.cut()
 		}
 	}
@@ -263,7 +266,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.shutdown = true
 	h.mu.Unlock()
 	h.once.Do(func() { close(h.done) })
+	// Run's watchdog has stopped: a write deadline bounds what each
+	// client still gets, so that a stuck client cannot hold Shutdown.
+	deadline := time.Now().Add(h.sendTimeout)
 	for _, c := range h.snapshot(nil) {
+		c.t.conn().SetWriteDeadline(deadline)
 		c.close(disconnectShutdown())
 	}
 	ended := make(chan struct{})
@@ -296,8 +303,8 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 	defer h.conns.Done()
 	info := c.info()
 	h.log.Debug("client connected", "client_id", c.id, "addr", c.addr, "transport", info.Transport)
-	h.guard(c, "connect", func() { h.handler.OnConnect(info) })
-	if onConnect != nil {
+	ok := h.guard(c, "connect", func() { h.handler.OnConnect(info) })
+	if ok && onConnect != nil {
 		h.guard(c, "websocket_connect", func() { onConnect(info) })
 	}
 
@@ -327,12 +334,30 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 		c.t.conn().SetWriteDeadline(time.Now().Add(closeWait))
 	}
 	c.endRead()
-	c.t.conn().Close()
+	if errors.As(err, &d) {
+		lingerClose(c.t.conn())
+	} else {
+		c.t.conn().Close()
+	}
 
 	info.UID, info.Session = h.unregister(c)
 	h.log.Debug("client closed", "client_id", c.id, "err", err)
 	h.guard(c, "close", func() { h.handler.OnClose(info) })
 	return nil
+}
+
+// lingerClose closes a connection whose client may still be sending
+// (it sent a message over the limit): closing with unread data would
+// make the kernel send a reset, which can destroy the close frame or
+// error line just written. So the write side is shut first, and what
+// the client sends is read and dropped, for a bounded time and amount.
+func lingerClose(nc net.Conn) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.Copy(io.Discard, io.LimitReader(nc, 256<<10))
+	nc.Close()
 }
 
 // errHandlerPanic ends a connection whose handler panicked.

@@ -756,6 +756,17 @@ func TestServeTextReturns(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("ServeText did not return after its context ended")
 	}
+	// Closing the listener itself also stops it, without an error.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan error, 1)
+	go func() { done2 <- h.ServeText(context.Background(), ln2) }()
+	ln2.Close()
+	if err := <-done2; err != nil {
+		t.Errorf("ServeText after its listener closed: %v, want nil", err)
+	}
 	h.SendToAll([]byte("still here"), nil, nil)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	line, err := bufio.NewReader(nc).ReadString('\n')
@@ -876,6 +887,61 @@ func TestFrameLengths(t *testing.T) {
 			if mt != wantType || !bytes.Equal(got, data) {
 				t.Errorf("length %d binary %v: got type %d, %d bytes; want type %d, the same %d bytes", n, binary, mt, len(got), wantType, n)
 			}
+		}
+	}
+}
+
+// TestShutdownStuckClient: a client that stopped reading cannot hold
+// Shutdown past send_timeout, though Run's watchdog has stopped.
+func TestShutdownStuckClient(t *testing.T) {
+	th := startHub(t, Options{SendTimeout: 300 * time.Millisecond})
+	_, stuck := th.connect(t, "websocket") // never reads
+	th.SendToClient(stuck, make([]byte, 32<<20))
+	time.Sleep(100 * time.Millisecond) // the writer is blocked now
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := th.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown took %v with a stuck client, want about send_timeout", d)
+	}
+}
+
+// TestCloseClientLastIsLast: closeClient's last message is the last one
+// the client gets, even while other sends race it.
+func TestCloseClientLastIsLast(t *testing.T) {
+	// A queue large enough that the flood never makes the client "slow".
+	th := startHub(t, Options{SendQueue: 1 << 20})
+	for i := range 20 {
+		p, id := th.connect(t, "text")
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range 100000 {
+				select {
+				case <-stop:
+					return
+				default:
+					th.SendToClient(id, []byte("flood"))
+				}
+			}
+		})
+		time.Sleep(time.Millisecond)
+		th.CloseClient(id, []byte("last"))
+		var lines []string
+		for {
+			l, err := p.ReadErr(5 * time.Second)
+			if err != nil {
+				break
+			}
+			lines = append(lines, l)
+		}
+		close(stop)
+		wg.Wait()
+		if len(lines) == 0 || lines[len(lines)-1] != "last" {
+			t.Fatalf("round %d: the client's last lines were %q, want the last one to be \"last\"", i, lines[max(0, len(lines)-3):])
 		}
 	}
 }

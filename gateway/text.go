@@ -16,15 +16,15 @@ import (
 // "\n" (a "\r" before it is dropped), both ways. It returns when ctx is
 // done or ln fails, after closing ln; the connections it accepted live
 // on until they end or the hub shuts down ([Hub.Shutdown] waits for
-// them).
+// them). Closing ln also stops it, without an error.
 func (h *Hub) ServeText(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil // stopped, or the listener was closed on purpose
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -79,8 +79,7 @@ func (t *textTransport) readMessage() ([]byte, error) {
 		// Past max (plus room for "\r\n" while the line is unfinished),
 		// the line is refused without reading the rest of it.
 		if int64(len(line)) > t.max || (err != nil && int64(len(t.line)) > t.max+2) {
-			t.c.enqueue(item{kind: itemData, msg: newMessage([]byte("error: " + reasonTooBig))})
-			t.c.close(disconnectTooBig())
+			t.c.closeAfter(newMessage([]byte("error: "+reasonTooBig)), disconnectTooBig())
 			return nil, disconnectTooBig()
 		}
 		switch {

@@ -211,8 +211,13 @@ func (g *gatewayServer) run(ctx context.Context) error {
 // waiting for them until ctx is done. Their close events still go to the
 // webhook until then; deliveries still retrying are cut when ctx ends.
 func (g *gatewayServer) shutdown(ctx context.Context) error {
+	// The standalone listener's Shutdown can wait seconds for a
+	// connection that has sent nothing yet: the hub's clients must not
+	// wait for it to hear 1001.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	if g.ws != nil {
-		_ = g.ws.Shutdown(ctx)
+		wg.Go(func() { _ = g.ws.Shutdown(ctx) })
 	}
 	if g.textLn != nil {
 		g.textLn.Close()
