@@ -260,7 +260,8 @@ func (h *Hub) snapshot(buf []*client) []*client {
 // what is already queued for it, and waits until every connection has
 // ended and its OnClose has returned, or ctx is done: then it cuts the
 // rest and returns ctx.Err() once their OnClose calls have returned (an
-// OnClose that blocks holds Shutdown up). It is idempotent.
+// OnClose that blocks holds Shutdown up). It is idempotent. Don't call it
+// from a Handler method: it waits for that handler's own client.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.shutdown = true
