@@ -26,8 +26,8 @@ import (
 
 // BenchmarkBroadcast measures one SendToAll fanned out to 5,000 and
 // 10,000 WebSocket clients (plain ws, as GatewayWorker's figures are).
-// The clients live in a child process (this test binary re-run as
-// TestBroadcastSwarm), so that the server's CPU is measured alone and
+// The clients live in a child process (this test binary re-run as a
+// swarm, see TestMain), so that the server's CPU is measured alone and
 // each process stays under the open-file limit. Each op is one broadcast,
 // waited for until every client has it. Reported:
 //
@@ -146,15 +146,21 @@ func benchBroadcast(b *testing.B, n int, baseline bool) {
 	b.ReportMetric(stackPerConn, "stack-B/conn")
 }
 
-// TestBroadcastSwarm is not a test: it is the client side of
-// BenchmarkBroadcast, run in a child process. It opens WSSGATE_SWARM_N
-// connections, says "ready", then for each broadcast says when its last
-// client got it, until its stdin closes.
-func TestBroadcastSwarm(t *testing.T) {
-	url := os.Getenv("WSSGATE_SWARM_URL")
-	if url == "" {
-		t.Skip("the client side of BenchmarkBroadcast; it runs only as that benchmark's child process")
+// TestMain runs the benchmarks' client swarm instead of the tests when
+// the test binary is started as a swarm (WSSGATE_SWARM_URL is set).
+func TestMain(m *testing.M) {
+	if url := os.Getenv("WSSGATE_SWARM_URL"); url != "" {
+		runSwarm(url)
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// runSwarm is the client side of BenchmarkBroadcast and BenchmarkEcho,
+// in a child process. It opens WSSGATE_SWARM_N connections to url, says
+// "ready", then for each broadcast says when its last client got it
+// (or runs the echo rounds), until its stdin closes.
+func runSwarm(url string) {
 	n, _ := strconv.Atoi(os.Getenv("WSSGATE_SWARM_N"))
 	out := bufio.NewWriter(os.Stdout)
 	say := func(format string, args ...any) {
@@ -235,7 +241,7 @@ func TestBroadcastSwarm(t *testing.T) {
 	}
 }
 
-// swarm is the benchmarks' child process of clients (TestBroadcastSwarm).
+// swarm is the benchmarks' child process of clients (runSwarm).
 type swarm struct {
 	b     *testing.B
 	cmd   *exec.Cmd
@@ -245,7 +251,7 @@ type swarm struct {
 
 // startSwarm starts n clients of the server at url in a child process.
 func startSwarm(ctx context.Context, b *testing.B, url string, n int, env ...string) *swarm {
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBroadcastSwarm$")
+	cmd := exec.CommandContext(ctx, os.Args[0])
 	cmd.Env = append(append(os.Environ(), "WSSGATE_SWARM_URL=ws"+strings.TrimPrefix(url, "http"), "WSSGATE_SWARM_N="+strconv.Itoa(n)), env...)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
