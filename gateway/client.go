@@ -120,15 +120,7 @@ func (c *client) enqueue(it item) bool {
 		return false
 	}
 	c.queue = append(c.queue, it)
-	start := !c.writer
-	if start {
-		c.writer = true
-		c.writes.Add(1)
-	}
-	c.qmu.Unlock()
-	if start {
-		go c.writeLoop()
-	}
+	c.startWriterLocked()
 	return true
 }
 
@@ -157,13 +149,14 @@ func (c *client) closeAfter(last *message, d Disconnect) bool {
 		return false
 	}
 	c.queue = append(c.queue, item{kind: itemData, msg: last}, item{kind: itemClose, disc: d, wait: closeWait})
-	return c.startWriterLocked()
+	c.state = stateClosing
+	c.startWriterLocked()
+	return true
 }
 
-// startWriterLocked closes the open state, makes sure a writer runs for
-// what is queued, and unlocks qmu.
-func (c *client) startWriterLocked() bool {
-	c.state = stateClosing
+// startWriterLocked makes sure a writer runs for what is queued, and
+// unlocks qmu, which the caller holds.
+func (c *client) startWriterLocked() {
 	start := !c.writer
 	if start {
 		c.writer = true
@@ -173,7 +166,6 @@ func (c *client) startWriterLocked() bool {
 	if start {
 		go c.writeLoop()
 	}
-	return true
 }
 
 // markSlow ends the open state of a client found too slow, and reports

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/internal/testutil"
 )
 
 // inProcessGateway is an http.Handler standing in for the bundled
@@ -162,7 +163,7 @@ func TestGatewayHold(t *testing.T) {
 		}()
 		returned <- struct{}{}
 	})
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	cfg.SetDefaults()
 	p, err := New(cfg, Options{Gateway: gw, AccessLog: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

@@ -885,7 +885,7 @@ func TestAccessLogOnAbort(t *testing.T) {
 			}()
 		}
 	}()
-	var buf syncBuffer
+	var buf testutil.LockedBuffer
 	cfg := siteConfig(config.Route{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}})
 	cfg.SetDefaults()
 	p, err := New(cfg, Options{Logger: testutil.Logger(t), AccessLog: slog.New(slog.NewTextHandler(&buf, nil))})
@@ -904,24 +904,6 @@ func TestAccessLogOnAbort(t *testing.T) {
 	if !strings.Contains(buf.String(), "aborted") {
 		t.Errorf("access line does not say the response was aborted: %s", buf.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestManyConcurrentStreams runs 100 streams at once through the edge,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -56,7 +55,7 @@ type process struct {
 	cmd    *exec.Cmd
 	port   string     // the https listener's port
 	exited chan error // receives the exit status
-	log    *lockedBuffer
+	log    *testutil.LockedBuffer
 }
 
 // startProcess runs the built binary with the configuration text cfg in
@@ -78,7 +77,7 @@ func startProcess(t *testing.T, dir, cfg string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, exited: make(chan error, 1), log: &lockedBuffer{}}
+	p := &process{cmd: cmd, exited: make(chan error, 1), log: &testutil.LockedBuffer{}}
 	cmd.Stderr = io.MultiWriter(testutil.Writer(t), p.log)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -105,24 +104,6 @@ func startProcess(t *testing.T, dir, cfg string) *process {
 		}
 	}()
 	return p
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // echoOnce sends msg on c and checks that it comes back.

@@ -44,7 +44,7 @@ type Pebble struct {
 
 	mgmt   string
 	client *http.Client
-	log    *lockedBuffer
+	log    *LockedBuffer
 	stop   func()
 }
 
@@ -106,7 +106,7 @@ func StartPebble(t testing.TB, o PebbleOptions) *Pebble {
 		DirectoryURL: "https://" + listen + "/dir",
 		CAFile:       caFile,
 		mgmt:         "https://" + mgmt,
-		log:          &lockedBuffer{},
+		log:          &LockedBuffer{},
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.X509)
@@ -214,21 +214,3 @@ func (p *Pebble) Log() string { return p.log.String() }
 
 // Stop ends pebble and its DNS server now (the CA goes away).
 func (p *Pebble) Stop() { p.stop() }
-
-// lockedBuffer is an io.Writer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
