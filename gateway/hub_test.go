@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wssgate/wssgate/internal/testutil"
 )
 
 func TestClientIDs(t *testing.T) {
@@ -746,7 +748,7 @@ func TestServeTextReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	waitUntil(t, "the client to connect", func() bool { return h.GetAllClientIDCount() == 1 })
+	testutil.WaitFor(t, "the client to connect", func() bool { return h.GetAllClientIDCount() == 1 })
 	cancel()
 	select {
 	case err := <-done:
@@ -801,17 +803,6 @@ func TestHandlerPanic(t *testing.T) {
 	th.events.wait(t, "the other client's message", func() bool {
 		return slices.Contains(th.events.messages, goodID+": fine")
 	})
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func checkEq(t *testing.T, what string, got, want any) {

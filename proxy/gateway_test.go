@@ -70,7 +70,7 @@ func TestGatewayRoute(t *testing.T) {
 		t.Errorf("second connection over max_connections: %v, %v; want 503", err, resp)
 	}
 	c.Close()
-	waitFor(t, "the slot to be released", func() bool { return e.active.Load() == 0 })
+	testutil.WaitFor(t, "the slot to be released", func() bool { return e.active.Load() == 0 })
 
 	for _, tc := range []struct {
 		name   string
@@ -187,8 +187,8 @@ func TestGatewayHold(t *testing.T) {
 		t.Errorf("access line written before the connection ended:\n%s", logs.String())
 	}
 	c.Close()
-	waitFor(t, "the slot to be released", func() bool { return e.active.Load() == 0 })
-	waitFor(t, "the access line", func() bool { return strings.Count(logs.String(), "status=101") == 1 })
+	testutil.WaitFor(t, "the slot to be released", func() bool { return e.active.Load() == 0 })
+	testutil.WaitFor(t, "the access line", func() bool { return strings.Count(logs.String(), "status=101") == 1 })
 	if r := httptest.NewRequest("GET", "/", nil); Hold(r) != nil {
 		t.Errorf("Hold outside the gateway route returned a function")
 	}

@@ -519,7 +519,7 @@ func TestUpstreamDies(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseInternalServerErr) {
 		t.Fatalf("client read after upstream died: %v, want close 1011", err)
 	}
-	waitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
+	testutil.WaitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
 }
 
 // TestClientGone: when the client vanishes, the upstream connection is
@@ -536,7 +536,7 @@ func TestClientGone(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("upstream read after client left: %v, want close 1001", err)
 	}
-	waitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
+	testutil.WaitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
 }
 
 func TestShutdownSendsGoingAway(t *testing.T) {
@@ -587,7 +587,7 @@ func TestShutdownDeadline(t *testing.T) {
 	if n, err := conn.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "101") {
 		t.Fatalf("raw upgrade: %q, %v", buf[:n], err)
 	}
-	waitFor(t, "stream registered", func() bool { return e.Streams() == 1 })
+	testutil.WaitFor(t, "stream registered", func() bool { return e.Streams() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := e.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -631,19 +631,6 @@ func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
-// waitFor polls cond for up to 5 s: for state that settles after a
-// network event, not for timing the code under test.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestNoLeaks opens and ends many streams, half closed cleanly and half
 // cut at the TCP level from either side, and checks that no goroutine
 // outlives its pair.
@@ -674,7 +661,7 @@ func TestNoLeaks(t *testing.T) {
 				<-b.conns
 			}
 		}
-		waitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
+		testutil.WaitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = e.Shutdown(ctx)
@@ -843,7 +830,7 @@ func TestStalledRefusal(t *testing.T) {
 	if resp == nil || resp.StatusCode != 403 {
 		t.Fatalf("got %v, want the upstream's 403", resp)
 	}
-	waitFor(t, "the request's slot to be released", func() bool { return e.active.Load() == 0 })
+	testutil.WaitFor(t, "the request's slot to be released", func() bool { return e.active.Load() == 0 })
 }
 
 // TestStalledReaderReleased: a client that stops reading a large
@@ -863,9 +850,9 @@ func TestStalledReaderReleased(t *testing.T) {
 	}
 	defer conn.Close()
 	_, _ = io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: chat.example.com\r\n\r\n")
-	waitFor(t, "the request to start", func() bool { return e.active.Load() == 1 })
+	testutil.WaitFor(t, "the request to start", func() bool { return e.active.Load() == 1 })
 	// Read nothing more: the server's writes block, then time out.
-	waitFor(t, "the stalled request's slot to be released", func() bool { return e.active.Load() == 0 })
+	testutil.WaitFor(t, "the stalled request's slot to be released", func() bool { return e.active.Load() == 0 })
 }
 
 // TestAccessLogOnAbort: a response the upstream cuts off mid-body still
@@ -900,7 +887,7 @@ func TestAccessLogOnAbort(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	waitFor(t, "the access line", func() bool { return strings.Contains(buf.String(), "path=/cut") })
+	testutil.WaitFor(t, "the access line", func() bool { return strings.Contains(buf.String(), "path=/cut") })
 	if !strings.Contains(buf.String(), "aborted") {
 		t.Errorf("access line does not say the response was aborted: %s", buf.String())
 	}
@@ -952,7 +939,7 @@ func TestManyConcurrentStreams(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	waitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
+	testutil.WaitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
 }
 
 // TestTLSUpstreams: wss:// and https:// upstreams are verified against
