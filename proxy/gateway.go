@@ -25,22 +25,11 @@ func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci
 	if p.gateway == nil {
 		return fmt.Errorf("%w: no gateway is configured", ErrNoUpstream)
 	}
-	if err := checkUpgrade(r); err != nil {
+	if err := p.admitUpgrade(r, rt); err != nil {
 		return err
 	}
-	if !rt.originAllowed(r.Header.Get("Origin")) {
-		return fmt.Errorf("%w: %q", ErrOriginNotAllowed, r.Header.Get("Origin"))
-	}
-	if p.streams.closing() {
-		return ErrShuttingDown
-	}
 	rec.upstream = "gateway"
-	addr := netip.AddrPortFrom(ci.ip, 0)
-	if ci.ip == ci.peer {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		}
-	}
+	addr := ci.addrPort(r)
 	h := &gatewayHold{rec: rec}
 	h.finish = func() {
 		release()
@@ -97,14 +86,19 @@ func ClientAddrFunc(trusted []netip.Prefix) func(*http.Request) netip.AddrPort {
 		if a, ok := r.Context().Value(clientAddrKey{}).(netip.AddrPort); ok {
 			return a
 		}
-		ci := t.identify(r)
-		if ci.ip == ci.peer {
-			_, port, _ := net.SplitHostPort(r.RemoteAddr)
-			n, _ := strconv.ParseUint(port, 10, 16)
-			return netip.AddrPortFrom(ci.ip, uint16(n))
-		}
-		return netip.AddrPortFrom(ci.ip, 0)
+		return t.identify(r).addrPort(r)
 	}
+}
+
+// addrPort is the client's address with the peer's port when the
+// address is the peer's, port 0 when it came from a header.
+func (ci clientInfo) addrPort(r *http.Request) netip.AddrPort {
+	if ci.ip == ci.peer {
+		_, port, _ := net.SplitHostPort(r.RemoteAddr)
+		n, _ := strconv.ParseUint(port, 10, 16)
+		return netip.AddrPortFrom(ci.ip, uint16(n))
+	}
+	return netip.AddrPortFrom(ci.ip, 0)
 }
 
 // Hijack lets an in-process handler (the gateway's WebSocket upgrader)

@@ -37,14 +37,8 @@ const maxUpgradeAnswer = 64 << 10
 // (about half the memory of an idle proxied connection).
 func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, rt *route, ci clientInfo, rec *accessRecord, release func()) error {
 	rec.websocket = true
-	if err := checkUpgrade(r); err != nil {
+	if err := p.admitUpgrade(r, rt); err != nil {
 		return err
-	}
-	if !rt.originAllowed(r.Header.Get("Origin")) {
-		return fmt.Errorf("%w: %q", ErrOriginNotAllowed, r.Header.Get("Origin"))
-	}
-	if p.streams.closing() {
-		return ErrShuttingDown
 	}
 	cands := rt.pool.candidates()
 	var (
@@ -123,6 +117,22 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 		p.logAccess(rec)
 	}()
 	return errDetached
+}
+
+// admitUpgrade is what every WebSocket upgrade passes at the edge, to an
+// upstream or to the in-process gateway: a well-formed request, an
+// allowed Origin, and a proxy that is not shutting down.
+func (p *Proxy) admitUpgrade(r *http.Request, rt *route) error {
+	if err := checkUpgrade(r); err != nil {
+		return err
+	}
+	if !rt.originAllowed(r.Header.Get("Origin")) {
+		return fmt.Errorf("%w: %q", ErrOriginNotAllowed, r.Header.Get("Origin"))
+	}
+	if p.streams.closing() {
+		return ErrShuttingDown
+	}
+	return nil
 }
 
 // checkUpgrade checks the parts of the client's upgrade request that the
