@@ -46,14 +46,6 @@ const (
 	itemClose                 // the last item: a close frame, then the end
 )
 
-type clientState uint8
-
-const (
-	stateOpen    clientState = iota
-	stateClosing             // a close item is queued, or the connection is being cut
-	stateClosed              // the reader has ended
-)
-
 // closeWait bounds the wait for the client's answer to a close frame.
 const closeWait = 5 * time.Second
 
@@ -73,7 +65,7 @@ type client struct {
 
 	qmu    sync.Mutex
 	queue  []item
-	state  clientState
+	open   bool           // sends are taken: no close queued, not cut, the reader runs
 	writer bool           // a writer goroutine runs; it ends when the queue is empty
 	writes sync.WaitGroup // the writer goroutine, for the reader's end
 
@@ -87,6 +79,7 @@ func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
 		hub:  h,
 		addr: addr,
 		t:    t,
+		open: true,
 	}
 	c.pw = &progressWriter{c: c}
 	c.lastSeen.Store(h.clock())
@@ -102,15 +95,15 @@ func (c *client) info() ClientInfo {
 // the client is cut and counted as a send failure.
 func (c *client) enqueue(it item) bool {
 	c.qmu.Lock()
-	if c.state != stateOpen {
+	if !c.open {
 		c.qmu.Unlock()
 		return false
 	}
 	switch {
 	case it.kind == itemClose:
-		c.state = stateClosing
+		c.open = false
 	case len(c.queue) >= c.hub.sendQueue:
-		c.state = stateClosing
+		c.open = false
 		c.qmu.Unlock()
 		c.hub.stats.sendFail.Add(1)
 		c.hub.log.Info("client too slow, disconnected", "client_id", c.id, "queued", c.hub.sendQueue)
@@ -127,9 +120,7 @@ func (c *client) enqueue(it item) bool {
 // endRead stops the sends to c and waits until its writer has written
 // what was queued (a close echo, say) and ended.
 func (c *client) endRead() {
-	c.qmu.Lock()
-	c.state = stateClosed
-	c.qmu.Unlock()
+	c.stopSends()
 	c.writes.Wait()
 }
 
@@ -144,12 +135,12 @@ func (c *client) close(d Disconnect) bool {
 // the queue is full: it is the client's final message.
 func (c *client) closeAfter(last *message, d Disconnect) bool {
 	c.qmu.Lock()
-	if c.state != stateOpen {
+	if !c.open {
 		c.qmu.Unlock()
 		return false
 	}
 	c.queue = append(c.queue, item{kind: itemData, msg: last}, item{kind: itemClose, disc: d, wait: closeWait})
-	c.state = stateClosing
+	c.open = false
 	c.startWriterLocked()
 	return true
 }
@@ -168,26 +159,20 @@ func (c *client) startWriterLocked() {
 	}
 }
 
-// markSlow ends the open state of a client found too slow, and reports
-// whether it was still open, so that a client is counted in send_fail
-// once.
-func (c *client) markSlow() bool {
+// stopSends makes the client take no more sends, and reports whether it
+// still took them (so that a client found too slow is counted in
+// send_fail once).
+func (c *client) stopSends() bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if c.state != stateOpen {
-		return false
-	}
-	c.state = stateClosing
-	return true
+	was := c.open
+	c.open = false
+	return was
 }
 
 // cut ends the connection at once, without a close frame.
 func (c *client) cut() {
-	c.qmu.Lock()
-	if c.state == stateOpen {
-		c.state = stateClosing
-	}
-	c.qmu.Unlock()
+	c.stopSends()
 	c.t.conn().Close()
 }
 
@@ -215,12 +200,12 @@ func (c *client) writeLoop() {
 		}
 		if err != nil {
 			c.hub.log.Debug("write failed", "client_id", c.id, "err", err)
-			c.cut() // sends stop: the state is no longer open
+			c.cut() // sends stop
 			return
 		}
 		if closing {
-			// Nothing is queued after a close item: its enqueue ended
-			// the open state.
+			// Nothing is queued after a close item: its enqueue
+			// stopped the sends.
 			c.t.closed(time.Now().Add(wait))
 			return
 		}

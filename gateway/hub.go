@@ -212,7 +212,7 @@ func (h *Hub) watchWrites(clients []*client) {
 	for _, c := range clients {
 		if since := c.writing.Load(); since != 0 && now-since >= int64(h.sendTimeout) {
 			c.writing.Store(0)
-			if c.markSlow() { // not counted twice (a full queue counts too)
+			if c.stopSends() { // not counted twice (a full queue counts too)
 				h.stats.sendFail.Add(1)
 				h.log.Info("client accepted nothing for send_timeout, disconnected", "client_id", c.id, "send_timeout", h.sendTimeout)
 			}
