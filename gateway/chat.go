@@ -20,11 +20,12 @@ type Chat struct {
 // OnConnect greets the newcomer and tells everyone.
 func (c *Chat) OnConnect(ci ClientInfo) {
 	c.Hub.SendToClient(ci.ID, []byte("Hello "+ci.ID))
-	others := c.Hub.GetAllClientIDList()
+	// Unsorted, unlike GetAllClientIDList: a storm of reconnects should
+	// not sort every id once per newcomer. The page sorts its list.
 	online := []byte("online")
-	for _, id := range others {
-		if id != ci.ID {
-			online = append(append(online, ' '), id...)
+	for _, other := range c.Hub.snapshot(nil) {
+		if other.id != ci.ID {
+			online = append(append(online, ' '), other.id...)
 		}
 	}
 	c.Hub.SendToClient(ci.ID, online)
