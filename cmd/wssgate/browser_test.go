@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
@@ -13,9 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/internal/browser"
-	"github.com/wssgate/wssgate/internal/testutil"
 )
 
 // TestChatInChromium is the demo as a user meets it: `wssgate run` with
@@ -23,20 +20,7 @@ import (
 // through the edge over https and wss, and a telnet-like client on the
 // text port. Each sees the other's message.
 func TestChatInChromium(t *testing.T) {
-	cfg, err := config.Parse(defaultConfigName, defaultConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen.HTTPS = "127.0.0.1:0"
-	cfg.Gateway.TextListen = "127.0.0.1:0"
-	srv, err := start(cfg, serverOptions{Logger: testutil.Logger(t), AccessLog: testutil.Logger(t), InternalDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	srv, _ := serveConfig(t, defaultOnFreePorts(t), serverOptions{})
 
 	// Chromium trusts exactly the certificate the edge serves.
 	addr := srv.lnTLS.Addr().String()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
@@ -12,16 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/wssgate/wssgate/config"
-	"github.com/wssgate/wssgate/internal/testutil"
 )
 
 // TestGatewayWiring runs the server with the gateway's webhook and push
@@ -64,8 +59,7 @@ func TestGatewayWiring(t *testing.T) {
 	}))
 	defer app.Close()
 
-	dir := t.TempDir()
-	cfg, err := config.Load(writeFile(t, dir, "config.yaml", fmt.Sprintf(`
+	srv, stop := startServerWith(t, fmt.Sprintf(`
 listen: { https: "127.0.0.1:0", http: "" }
 shutdown_timeout: 5s
 trusted_proxies: ["127.0.0.0/8"]
@@ -78,18 +72,7 @@ sites:
     tls: { internal: true }
     routes:
       - { path: /wss, gateway: true }
-`, app.URL, hookSecret)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := start(cfg, serverOptions{Logger: testutil.Logger(t), InternalDir: filepath.Join(dir, "internal")})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.serve(ctx) }()
-	defer func() { cancel(); <-done }()
+`, app.URL, hookSecret), serverOptions{})
 
 	roots := localRoots(t, srv)
 	addr := srv.lnTLS.Addr().String()
@@ -176,11 +159,9 @@ sites:
 			}
 		}
 	}()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("serve: %v", err)
 	}
-	done <- nil
 	if err := <-closed; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("on shutdown the gateway client got %v, want close 1001", err)
 	}

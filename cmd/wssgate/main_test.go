@@ -54,13 +54,32 @@ func startServer(t *testing.T, cfgText string) (addr string, stop func() error) 
 // are filled in) that returns the server.
 func startServerWith(t *testing.T, cfgText string, opts serverOptions) (srv *server, stop func() error) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg, err := config.Load(writeFile(t, dir, "config.yaml", cfgText))
+	cfg, err := config.Load(writeFile(t, t.TempDir(), "config.yaml", cfgText))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	opts.Logger, opts.AccessLog, opts.InternalDir = testutil.Logger(t), testutil.Logger(t), filepath.Join(dir, "internal")
-	srv, err = start(cfg, opts)
+	return serveConfig(t, cfg, opts)
+}
+
+// defaultOnFreePorts is the built-in default configuration with its
+// listeners moved to free ports.
+func defaultOnFreePorts(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse(defaultConfigName, defaultConfig)
+	if err != nil {
+		t.Fatalf("built-in default does not validate: %v", err)
+	}
+	cfg.Listen.HTTPS = "127.0.0.1:0"
+	cfg.Gateway.TextListen = "127.0.0.1:0"
+	return cfg
+}
+
+// serveConfig starts and serves cfg (loggers and a fresh InternalDir are
+// filled into opts) until stop, which the test's end calls too.
+func serveConfig(t *testing.T, cfg *config.Config, opts serverOptions) (srv *server, stop func() error) {
+	t.Helper()
+	opts.Logger, opts.AccessLog, opts.InternalDir = testutil.Logger(t), testutil.Logger(t), t.TempDir()
+	srv, err := start(cfg, opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -162,21 +181,12 @@ func TestDefaultConfig(t *testing.T) {
 		t.Errorf("default gateway.text_listen = %q, want %q", got, want)
 	}
 	// Serve it on free ports and fetch the page over real TLS.
-	cfg.Listen.HTTPS = "127.0.0.1:0"
-	cfg.Gateway.TextListen = "127.0.0.1:0"
-	srv, err := start(cfg, serverOptions{Logger: testutil.Logger(t), InternalDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
+	srv, _ := serveConfig(t, defaultOnFreePorts(t), serverOptions{})
 	var out bytes.Buffer
 	srv.announce(&out)
 	if !strings.Contains(out.String(), "https://localhost:") || !strings.Contains(out.String(), "local certificate authority") {
 		t.Errorf("announcement lacks the URL or the local CA:\n%s", out.String())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.serve(ctx) }()
-	defer func() { cancel(); <-done }()
 
 	// Trust only the local CA the announcement named.
 	roots := localRoots(t, srv)
