@@ -111,6 +111,7 @@ type wsTransport struct {
 	c   *client
 	max int64
 	buf bytes.Buffer
+	lim io.LimitedReader // reused for every message: no allocation per read
 }
 
 func newWSTransport(ws *websocket.Conn, max int64) *wsTransport {
@@ -153,7 +154,9 @@ func (t *wsTransport) readMessage() ([]byte, error) {
 	if t.buf.Cap() > 64<<10 {
 		t.buf = bytes.Buffer{} // let one big message's buffer go
 	}
-	n, err := t.buf.ReadFrom(io.LimitReader(r, t.max+1))
+	t.lim.R, t.lim.N = r, t.max+1
+	n, err := t.buf.ReadFrom(&t.lim)
+	t.lim.R = nil
 	if err != nil {
 		return nil, err
 	}
