@@ -24,8 +24,6 @@ import (
 // protocol, standalone WebSocket) and the handler edge routes with
 // gateway: true reach it through.
 type gatewayServer struct {
-	cfg     config.Gateway
-	log     *slog.Logger
 	hub     *gateway.Hub
 	handler http.Handler // WebSocket upgrades, for the edge and websocket_listen
 
@@ -104,7 +102,7 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 		}
 		trusted = append(trusted, p)
 	}
-	g = &gatewayServer{cfg: gc, log: log, hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(trusted)), hook: hook}
+	g = &gatewayServer{hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(trusted)), hook: hook}
 	defer func() {
 		if err != nil {
 			g.closeListeners()
