@@ -20,6 +20,19 @@ type Config struct {
 	// streams to finish their closing handshake after each was sent close
 	// 1001 (Going Away); what is still open then is closed. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainTimeout is how long the old process keeps serving its open
+	// connections after a binary upgrade (wssgate upgrade) handed its
+	// listeners to the new one; what is still open then is sent close
+	// 1001 and given shutdown_timeout to finish. Default 5m; 0s sends
+	// 1001 at once.
+	DrainTimeout *time.Duration `yaml:"drain_timeout"`
+	// PIDFile is where the serving process writes its PID, replaced
+	// atomically by the new process after an upgrade. Empty, the
+	// default, writes none; wssgate stop, reload and upgrade then learn
+	// the PID from the admin listener.
+	PIDFile string `yaml:"pid_file"`
+	// Admin configures the admin listener: status, metrics, health.
+	Admin Admin `yaml:"admin"`
 	// Limits bounds time and resources spent on clients and upstreams.
 	Limits Limits `yaml:"limits"`
 	// Log selects the log format and level.
@@ -36,6 +49,25 @@ type Config struct {
 	// Source records where each key was read from. It is nil for a Config
 	// built in code; errors then carry key paths without file and line.
 	Source *Source `yaml:"-"`
+}
+
+// Admin configures the admin listener. It serves GET /status (JSON),
+// /metrics (Prometheus), /healthz, /readyz and, when Pprof is set,
+// /debug/pprof/. It changes nothing: stop, reload and upgrade are
+// signals, which only the process's owner (or root) may send.
+type Admin struct {
+	// Listen is the admin address. Default "127.0.0.1:9180"; "" turns
+	// it off. An address that is not loopback needs a token.
+	Listen string `yaml:"listen"`
+	// Token, when set, is required of every request as
+	// "Authorization: Bearer <token>".
+	Token string `yaml:"token"`
+	// TokenFile is a file holding the token (surrounding space trimmed).
+	TokenFile string `yaml:"token_file"`
+	// TokenEnv names an environment variable holding the token.
+	TokenEnv string `yaml:"token_env"`
+	// Pprof serves Go's profiler under /debug/pprof/. Default false.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Listen holds listener addresses.
@@ -101,6 +133,11 @@ type Log struct {
 	// Access turns on one access line per request and per WebSocket stream,
 	// written when it ends. Default true.
 	Access *bool `yaml:"access"`
+	// AccessFile is where access lines go: "" (the default) writes them
+	// to the process log on standard error, "stdout" to standard output,
+	// anything else names a file that is appended to and reopened on
+	// SIGUSR1 (after logrotate moved it).
+	AccessFile string `yaml:"access_file"`
 }
 
 // AccessEnabled reports whether access lines are logged (default true).
@@ -327,7 +364,8 @@ func Default() Config {
 			ResponseTimeout:  60 * time.Second,
 			SendTimeout:      60 * time.Second,
 		},
-		Log: Log{Format: "text", Level: "info"},
+		Log:   Log{Format: "text", Level: "info"},
+		Admin: Admin{Listen: "127.0.0.1:9180"},
 		Gateway: Gateway{
 			SendQueue:       1024,
 			SendTimeout:     10 * time.Second,
@@ -345,7 +383,16 @@ const (
 	DefaultPingNotResponseLimit = 2
 	DefaultPingData             = `{"type":"ping"}`
 	DefaultWebhookRetries       = 3
+	DefaultDrainTimeout         = 5 * time.Minute
 )
+
+// Drain returns DrainTimeout with its default applied.
+func (c *Config) Drain() time.Duration {
+	if c.DrainTimeout == nil {
+		return DefaultDrainTimeout
+	}
+	return *c.DrainTimeout
+}
 
 // PingSettings returns the heartbeat settings with defaults applied.
 func (g Gateway) PingSettings() (interval time.Duration, limit int, data string) {

@@ -101,6 +101,16 @@ func TestParseErrors(t *testing.T) {
 			[]string{`bad.yaml:3: sites[0].tls.cert_file: want a string, got a list`}},
 		{"syntax error", "sites:\n  - hosts: [a\n", []string{`bad.yaml:`}},
 		{"no sites", "listen: {https: \":443\"}\n", []string{`bad.yaml: sites: at least one site is required`}},
+		{"admin on every interface without a token", "admin:\n  listen: \":9180\"\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: admin.listen: :9180 is not a loopback address`}},
+		{"admin on a public address without a token", "admin: {listen: \"192.0.2.1:9180\"}\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:1: admin.listen: 192.0.2.1:9180 is not a loopback address`}},
+		{"admin with two tokens", "admin:\n  token: a\n  token_env: B\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:1: admin: give only one of token, token_file or token_env`}},
+		{"admin on the push API's address", "admin: {listen: \"127.0.0.1:9181\"}\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:1: admin.listen: same address as gateway.push_api.listen`}},
+		{"negative drain", "drain_timeout: -1s\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:1: drain_timeout: must not be negative`}},
 		{"path without slash", site + "      - path: wss\n        upstreams: [\"ws://127.0.0.1:1\"]\n",
 			[]string{`bad.yaml:5: sites[0].routes[0].path: must start with /, got "wss"`}},
 		{"path with dot segments", site + "      - {path: /a/../b, root: .}\n",
@@ -265,5 +275,27 @@ func TestGatewayDefaults(t *testing.T) {
 				t.Errorf("UsesGateway() = false with a gateway route")
 			}
 		})
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:9180": true, "127.1.2.3:1": true, "[::1]:9180": true, "localhost:9180": true,
+		":9180": false, "0.0.0.0:9180": false, "[::]:9180": false, "192.0.2.1:9180": false,
+		"example.com:9180": false, "[::ffff:127.0.0.1]:1": true, "nonsense": false,
+	} {
+		if got := config.IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestAdminPublicWithToken(t *testing.T) {
+	cfg, err := config.Parse("ok.yaml", []byte("admin: {listen: \"0.0.0.0:9180\", token_env: ADMIN_TOKEN}\n"+site+"      - {path: /, root: .}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Admin.Listen != "0.0.0.0:9180" || cfg.Drain() != config.DefaultDrainTimeout {
+		t.Errorf("admin %+v, drain %s", cfg.Admin, cfg.Drain())
 	}
 }

@@ -59,6 +59,10 @@ func (c *Config) Validate() error {
 		p.add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
 	c.Gateway.validate(p)
+	c.Admin.validate(p)
+	if c.DrainTimeout != nil {
+		checkDurations(p, []namedDuration{{"drain_timeout", *c.DrainTimeout}})
+	}
 	addrs := map[string]string{} // listen address → its key
 	for _, l := range []struct{ key, addr string }{
 		{"listen.https", c.Listen.HTTPS},
@@ -66,6 +70,7 @@ func (c *Config) Validate() error {
 		{"gateway.text_listen", c.Gateway.TextListen},
 		{"gateway.websocket_listen", c.Gateway.WebSocketListen},
 		{"gateway.push_api.listen", c.Gateway.PushAPI.Listen},
+		{"admin.listen", c.Admin.Listen},
 	} {
 		if l.addr == "" || strings.HasSuffix(l.addr, ":0") { // port 0: any free port, never a clash
 			continue
@@ -143,6 +148,37 @@ func (g *Gateway) validate(p *problems) {
 	}
 }
 
+func (a *Admin) validate(p *problems) {
+	checkAddr(p, "admin.listen", a.Listen, true)
+	n := 0
+	for _, v := range []string{a.Token, a.TokenFile, a.TokenEnv} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		p.add("admin", "give only one of token, token_file or token_env")
+	}
+	if a.Listen != "" && n == 0 && !IsLoopback(a.Listen) {
+		p.add("admin.listen", "%s is not a loopback address: anyone who reaches it could read status and metrics; set admin.token (or token_file, token_env) or listen on 127.0.0.1", a.Listen)
+	}
+}
+
+// IsLoopback reports whether the listen address addr binds only the
+// loopback interface: an IP in 127.0.0.0/8 or ::1, or "localhost". An
+// empty host (":9180") binds every interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
 // checkUpstreamsAreNotGateway refuses an upstream that is one of the
 // gateway's own non-WebSocket listeners: an upgrade sent to the text
 // protocol would arrive as chat lines ("GET /wss HTTP/1.1").
@@ -150,6 +186,7 @@ func (c *Config) checkUpstreamsAreNotGateway(p *problems) {
 	own := map[string]string{
 		c.Gateway.TextListen:     "gateway.text_listen",
 		c.Gateway.PushAPI.Listen: "gateway.push_api.listen",
+		c.Admin.Listen:           "admin.listen",
 	}
 	for i, s := range c.Sites {
 		for j, r := range s.Routes {
