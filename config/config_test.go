@@ -284,18 +284,18 @@ func TestIsLoopback(t *testing.T) {
 		":9180": false, "0.0.0.0:9180": false, "[::]:9180": false, "192.0.2.1:9180": false,
 		"example.com:9180": false, "[::ffff:127.0.0.1]:1": true, "nonsense": false,
 	} {
-		if got := config.IsLoopback(addr); got != want {
+		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
 		}
 	}
 }
 
 func TestAdminPublicWithToken(t *testing.T) {
-	cfg, err := config.Parse("ok.yaml", []byte("admin: {listen: \"0.0.0.0:9180\", token_env: ADMIN_TOKEN}\n"+site+"      - {path: /, root: .}\n"))
+	cfg, err := Parse("ok.yaml", []byte("admin: {listen: \"0.0.0.0:9180\", token_env: ADMIN_TOKEN}\n"+site+"      - {path: /, root: .}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Admin.Listen != "0.0.0.0:9180" || cfg.Drain() != config.DefaultDrainTimeout {
+	if cfg.Admin.Listen != "0.0.0.0:9180" || cfg.Drain() != DefaultDrainTimeout {
 		t.Errorf("admin %+v, drain %s", cfg.Admin, cfg.Drain())
 	}
 }
