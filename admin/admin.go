@@ -267,11 +267,11 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	writeText(w, http.StatusOK, "ready")
 }
 
-// writeText answers status with one line of plain text.
-func writeText(w http.ResponseWriter, status int, text string) {
+// writeText answers code with one line of plain text.
+func writeText(w http.ResponseWriter, code int, text string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
+	w.WriteHeader(code)
 	fmt.Fprintln(w, text)
 }

@@ -14,7 +14,7 @@
 // Rates are not counted anywhere: a [Sampler] is given successive
 // snapshots and derives each row's QPS from the growth of its counters
 // between the last two, divided by the time between them (see
-// [Sampler.Observe] for what each row's QPS counts).
+// [Sampler] for what each row's QPS counts).
 //
 // [WriteTable] prints a snapshot as an aligned text table in the spirit
 // of GatewayWorker's `php start.php status`, and [NewCollector] exports
