@@ -44,6 +44,8 @@ func ExampleWriteTable() {
 	// reload attempts    0
 	// last reload        -
 	// reload problems    -
+	// upgrade attempts   0
+	// last upgrade       -
 	// gateway            off
 	// qps interval       10s
 	// ---------------------------------- LISTENERS -----------------------------------

@@ -22,6 +22,7 @@ func sample() Snapshot {
 			Generation: 2, Attempts: 3, Time: now.Add(-time.Minute), Failed: true,
 			Problems: []string{"config.yaml:7: sites[0].tls.key_file: no such file", "config.yaml:9: routes[0].path: must start with /"},
 		},
+		Upgrade: Upgrade{Attempts: 1, Time: now.Add(-2 * time.Minute), Error: "child exited with 3"},
 		Listeners: []Listener{
 			{Name: "https", Addr: ":443", Conns: 12, Total: 3456, BytesIn: 1536, BytesOut: 5 << 30, QPS: 1.25},
 			{Name: "admin", Addr: "127.0.0.1:9180", Conns: 1, Total: 7, BytesIn: 100, BytesOut: 0},

@@ -24,6 +24,9 @@ type Snapshot struct {
 	Process Process `json:"process"`
 	// Reload is the outcome of configuration reloads (SIGHUP).
 	Reload Reload `json:"reload"`
+	// Upgrade is the outcome of the binary upgrades this process
+	// started (SIGUSR2).
+	Upgrade Upgrade `json:"upgrade"`
 
 	// Listeners has one row per listening socket; nil means none.
 	Listeners []Listener `json:"listeners"`
@@ -80,6 +83,22 @@ type Reload struct {
 	// Problems lists why the last attempt failed, one problem per
 	// entry (as `wssgate validate` prints them); nil after a success.
 	Problems []string `json:"problems"`
+}
+
+// Upgrade is the outcome of the binary upgrades a process started. A
+// successful one ends the process (it drains and exits), so a process
+// that answers after an attempt either failed it or is draining. The
+// zero Upgrade means none was attempted.
+type Upgrade struct {
+	// Attempts counts upgrades started.
+	Attempts int `json:"attempts"`
+	// InProgress reports that the new process has been started and
+	// has not said it is ready yet.
+	InProgress bool `json:"in_progress"`
+	// Time is when the last attempt ended; zero if none ended.
+	Time time.Time `json:"time"`
+	// Error says why the last attempt failed; "" if it did not.
+	Error string `json:"error"`
 }
 
 // Listener is one listening socket. Name is what it serves: "https",

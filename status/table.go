@@ -78,6 +78,8 @@ func WriteTable(w io.Writer, s Snapshot) error {
 	row("reload attempts", strconv.Itoa(r.Attempts))
 	row("last reload", lastReload(r))
 	row("reload problems", cell(strings.Join(r.Problems, "; ")))
+	row("upgrade attempts", strconv.Itoa(s.Upgrade.Attempts))
+	row("last upgrade", lastUpgrade(s.Upgrade))
 	row("gateway", onOff(s.Gateway != nil))
 	row("qps interval", durationCell(time.Duration(s.QPSInterval)))
 
@@ -237,6 +239,19 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
+}
+
+// lastUpgrade returns "in progress", "TIME failed: why" or "-".
+func lastUpgrade(u Upgrade) string {
+	switch {
+	case u.InProgress:
+		return "in progress"
+	case u.Error != "":
+		return timeCell(u.Time) + " failed: " + u.Error
+	case u.Attempts > 0:
+		return timeCell(u.Time) + " ok"
+	}
+	return "-"
 }
 
 // lastReload returns "TIME ok" or "TIME failed"; "-" if none was made.

@@ -101,6 +101,8 @@ func TestWriteTableParsesBack(t *testing.T) {
 		"reload attempts":   "3",
 		"last reload":       "2026-03-02T11:32:04Z failed",
 		"reload problems":   "config.yaml:7: sites[0].tls.key_file: no such file; config.yaml:9: routes[0].path: must start with /",
+		"upgrade attempts":  "1",
+		"last upgrade":      "2026-03-02T11:31:04Z failed: child exited with 3",
 		"gateway":           "on",
 		"qps interval":      "10s",
 	}
