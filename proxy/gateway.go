@@ -20,7 +20,7 @@ import (
 // the connection); either way the route's connection slot and the
 // access line cover the connection's whole life. Unless it returns
 // errDetached, the caller releases the slot.
-func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci clientInfo, rec *accessRecord, release func()) error {
+func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci clientInfo, rec *accessRecord, sl slot) error {
 	rec.websocket = true
 	if p.gateway == nil {
 		return fmt.Errorf("%w: no gateway is configured", ErrNoUpstream)
@@ -32,7 +32,7 @@ func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci
 	addr := ci.addrPort(r)
 	h := &gatewayHold{rec: rec}
 	h.finish = func() {
-		release()
+		sl.release()
 		p.logAccess(rec)
 	}
 	ctx := context.WithValue(r.Context(), clientAddrKey{}, addr)

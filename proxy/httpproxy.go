@@ -34,6 +34,7 @@ func (p *Proxy) httpHandler(t *table, rt *route) http.Handler {
 		IdleConnTimeout:       t.limits.KeepaliveTimeout,
 		ForceAttemptHTTP2:     true,
 	}
+	rt.transport = tr
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.Host = pr.In.Host
@@ -100,11 +101,14 @@ func (pt *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if rec != nil {
 			rec.upstream = u.url.String()
 		}
+		u.ctr.active.Add(1)
 		resp, err := pt.next.RoundTrip(&out)
 		if err == nil {
 			u.succeed()
+			resp.Body = &upstreamBody{ReadCloser: resp.Body, ctr: u.ctr}
 			return resp, nil
 		}
+		u.ctr.active.Add(-1)
 		lastErr = err
 		if req.Context().Err() != nil || !connectFailed(err) || (body != nil && body.n.Load() > 0) {
 			break
@@ -115,6 +119,21 @@ func (pt *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body.ReadCloser.Close()
 	}
 	return nil, fmt.Errorf("%w: %w", ErrNoUpstream, lastErr)
+}
+
+// upstreamBody is the body of an upstream's response; closing it ends
+// the request's activity on the upstream.
+type upstreamBody struct {
+	io.ReadCloser
+	ctr    *upstreamCounters
+	closed atomic.Bool
+}
+
+func (b *upstreamBody) Close() error {
+	if !b.closed.Swap(true) {
+		b.ctr.active.Add(-1)
+	}
+	return b.ReadCloser.Close()
 }
 
 // connectFailed reports whether err means the upstream was never reached,

@@ -14,6 +14,7 @@ import (
 type upstream struct {
 	url   *url.URL    // scheme ws, wss, http or https
 	wsTLS *tls.Config // for WebSocket upgrades to a wss:// or https:// url; else nil
+	ctr   *upstreamCounters
 
 	maxFails    int
 	failTimeout time.Duration
