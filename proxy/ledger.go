@@ -46,21 +46,58 @@ type siteCounters struct {
 	maxConns int64
 }
 
-// routeCounters is the accounting of one route identity.
+// routeCounters is the accounting of one route identity. See
+// [RouteStats] for what each counter counts.
 type routeCounters struct {
-	active atomic.Int64 // requests and streams now
+	relay            relayCounters // bytes, messages and send failures
+	active           atomic.Int64
+	total            atomic.Int64
+	requests         atomic.Int64
+	streams          atomic.Int64
+	handshakesFailed atomic.Int64
 
 	// Guarded by ledger.mu.
 	refs int
+	kind string // of the newest table with the route
 }
 
-// upstreamCounters is the accounting of one upstream identity.
+// upstreamCounters is the accounting of one upstream identity. See
+// [UpstreamStats] for what each counter counts.
 type upstreamCounters struct {
-	active atomic.Int64 // attempts, responses being relayed and streams now
+	active atomic.Int64
+	total  atomic.Int64
+	failed atomic.Int64
 
 	// Guarded by ledger.mu.
 	refs int
-	last *upstream // of the newest table with the upstream
+	last *upstream // of the newest table with the upstream, for its health
+}
+
+// attempt counts an attempt to reach the upstream, active until done.
+func (c *upstreamCounters) attempt() {
+	c.total.Add(1)
+	c.active.Add(1)
+}
+
+// done ends an attempt, or the request or stream it became; failed says
+// whether the upstream failed it.
+func (c *upstreamCounters) done(failed bool) {
+	c.active.Add(-1)
+	if failed {
+		c.failed.Add(1)
+	}
+}
+
+// opened counts a WebSocket stream opened on the route.
+func (c *routeCounters) opened() {
+	c.streams.Add(1)
+	c.total.Add(1)
+}
+
+// requested counts a plain HTTP request admitted on the route.
+func (c *routeCounters) requested() {
+	c.requests.Add(1)
+	c.total.Add(1)
 }
 
 // siteKey is the identity of a site: its first host, as hosts are
@@ -99,7 +136,9 @@ func (l *ledger) attach(t *table) {
 				l.routes[rk] = rc
 			}
 			rc.refs++
+			rc.kind = rt.kind
 			rt.key, rt.ctr = rk, rc
+			rt.stream.Counters = &rc.relay
 			if rt.pool == nil {
 				continue
 			}

@@ -209,16 +209,22 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		r2.URL = &u
 		r = &r2
 	}
+	w.ctr = rt.ctr
+	upgrade := isUpgrade(r)
 	sl, ok := p.acquire(t, s, rt)
 	if !ok {
+		if upgrade && (rt.pool != nil || rt.gateway) {
+			rt.ctr.handshakesFailed.Add(1)
+		}
 		return ErrTooManyConnections
 	}
 
-	switch upgrade := isUpgrade(r); {
+	switch {
 	case upgrade && rt.pool != nil:
 		err := p.serveWebSocket(w, r, t, rt, ci, rec, sl)
 		if !errors.Is(err, errDetached) {
 			sl.release()
+			rt.ctr.handshakesFailed.Add(1)
 		}
 		return err
 	case upgrade && rt.gateway:
@@ -229,9 +235,11 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		return err
 	case rt.wsOnly || rt.gateway:
 		sl.release()
+		rt.ctr.requested()
 		return ErrNotWebSocket
 	default:
 		defer sl.release()
+		rt.ctr.requested()
 		if upgrade || r.Header.Get("Upgrade") != "" {
 			// Only WebSocket is relayed, and only by the stream code that
 			// tracks, limits and closes it: ReverseProxy would tunnel any
@@ -240,7 +248,7 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		}
 		r = withRecord(r, rec)
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = countingBody{ReadCloser: r.Body, n: &rec.bodyIn}
+			r.Body = countingBody{ReadCloser: r.Body, n: &rec.bodyIn, route: &rt.ctr.relay.in.bytes}
 		}
 		rt.handler.ServeHTTP(w, r)
 		return nil

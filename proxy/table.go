@@ -61,8 +61,9 @@ type route struct {
 	// when the table is retired.
 	transport *http.Transport
 
-	key routeKey // identity across reloads
-	ctr *routeCounters
+	kind string   // RouteStats.Kind
+	key  routeKey // identity across reloads
+	ctr  *routeCounters
 }
 
 // build turns cfg into a table.
@@ -132,17 +133,22 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 	}
 	switch {
 	case rc.Gateway:
+		rt.kind = RouteGateway
 		rt.gateway = true
 	case rc.ChatPage:
+		rt.kind = RouteChatPage
 		rt.handler = p.chat
 		if rt.handler == nil {
 			rt.handler = http.NotFoundHandler()
 		}
 	case rc.Respond != nil:
+		rt.kind = RouteRespond
 		rt.handler = respondHandler(*rc.Respond)
 	case rc.Root != "":
+		rt.kind = RouteFiles
 		rt.handler = staticHandler(rc.Root, rc.Path, rc.StripPrefix)
 	default:
+		rt.kind = RouteUpstream
 		urls := make([]*url.URL, 0, len(rc.Upstreams))
 		for _, s := range rc.Upstreams {
 			u, err := config.ParseUpstream(s)

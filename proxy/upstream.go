@@ -49,6 +49,21 @@ func (u *upstream) fail(now time.Time) bool {
 	return true
 }
 
+// health reports u's passive health at now: whether it may be tried,
+// the failures counted in the current window, and until when it is down
+// (zero when it is not).
+func (u *upstream) health(now time.Time) (healthy bool, fails int, downUntil time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.fails > 0 && now.Sub(u.firstFail) <= u.failTimeout {
+		fails = u.fails
+	}
+	if now.Before(u.downUntil) {
+		return false, fails, u.downUntil
+	}
+	return true, fails, time.Time{}
+}
+
 // succeed records a successful attempt.
 func (u *upstream) succeed() {
 	u.mu.Lock()

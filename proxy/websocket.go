@@ -49,15 +49,16 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 		lastErr error
 	)
 	for _, u := range cands {
-		u.ctr.active.Add(1)
+		u.ctr.attempt()
 		out := upgradeRequest(r, rt, u.url, ci)
 		c, b, res, err := dialWebSocket(r.Context(), t.limits.DialTimeout, u, out)
 		if err == nil {
 			up, conn, br, resp = u, c, b, res
 			break
 		}
-		u.ctr.active.Add(-1)
-		if r.Context().Err() != nil {
+		clientLeft := r.Context().Err() != nil
+		u.ctr.done(!clientLeft)
+		if clientLeft {
 			return fmt.Errorf("proxy: client left during upstream handshake: %w", context.Canceled)
 		}
 		rt.pool.failed(u, err)
@@ -67,10 +68,10 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 		return fmt.Errorf("%w: %w", ErrNoUpstream, lastErr)
 	}
 	rec.upstream = up.url.String()
-	detached := false
+	detached, upFailed := false, false
 	defer func() {
 		if !detached {
-			up.ctr.active.Add(-1)
+			up.ctr.done(upFailed)
 		}
 	}()
 
@@ -94,6 +95,7 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 	}
 	if err := checkAccept(r, resp); err != nil {
 		conn.Close()
+		upFailed = true
 		rt.pool.failed(up, err)
 		return err
 	}
@@ -115,12 +117,13 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 	s := newStream(client, buffered(brw.Reader), conn, buffered(br), rt.stream)
 	remove := p.streams.add(s)
 	detached = true
+	rt.ctr.opened()
 	go func() {
 		// remove comes last: Shutdown waits for the registry to empty, so
 		// nothing of the stream outlives it.
 		defer remove()
 		res := s.run()
-		up.ctr.active.Add(-1)
+		up.ctr.done(false)
 		sl.release()
 		rec.bytesIn, rec.bytesOut = res.FromClient, res.ToClient
 		rec.closeCode, rec.closedBy = res.CloseCode, res.ClosedBy
