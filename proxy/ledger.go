@@ -109,11 +109,10 @@ func siteKey(hosts []string) string {
 	return strings.ToLower(strings.TrimSuffix(hosts[0], "."))
 }
 
-// attach gives every site, route and upstream of t the counters of its
-// identity, creating those that do not exist yet, and has t hold them.
-func (l *ledger) attach(t *table) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// attachLocked gives every site, route and upstream of t the counters of
+// its identity, creating those that do not exist yet, and has t hold
+// them. The caller holds l.mu.
+func (l *ledger) attachLocked(t *table) {
 	if l.sites == nil {
 		l.sites = map[string]*siteCounters{}
 		l.routes = map[routeKey]*routeCounters{}

@@ -82,9 +82,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.ledger.attach(t)
 	t.refs.Store(1)
+	p.ledger.mu.Lock()
+	p.ledger.attachLocked(t)
 	p.table.Store(t)
+	p.ledger.mu.Unlock()
 	return p, nil
 }
 
@@ -115,9 +117,13 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	p.ledger.attach(t)
 	t.refs.Store(1)
+	// Under the ledger's lock, so that Stats sees the table and its
+	// counters together.
+	p.ledger.mu.Lock()
+	p.ledger.attachLocked(t)
 	old := p.table.Swap(t)
+	p.ledger.mu.Unlock()
 	old.closeIdle()
 	p.unref(old)
 	return nil

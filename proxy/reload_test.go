@@ -154,6 +154,20 @@ func TestReloadUnderTraffic(t *testing.T) {
 	}
 	waitEchoed("before the reloads")
 
+	// Stats runs alongside the reloads and the traffic (for -race).
+	statsDone := make(chan struct{})
+	stopStats := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		for {
+			select {
+			case <-stopStats:
+				return
+			default:
+				_ = e.Stats()
+			}
+		}
+	}()
 	for i := range 20 {
 		cfg := after()
 		if i%2 == 1 {
@@ -166,6 +180,8 @@ func TestReloadUnderTraffic(t *testing.T) {
 	if err := e.reload(t, after()); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
+	close(stopStats)
+	<-statsDone
 	waitEchoed("after the reloads")
 
 	// A reload that fails leaves the running table alone.

@@ -139,13 +139,13 @@ type UpstreamStats struct {
 // pages and metrics. The counters are read one by one, while traffic
 // goes on, so they may be a moment apart from each other.
 func (p *Proxy) Stats() Stats {
-	t := p.table.Load()
 	now := p.now()
 	st := Stats{Active: p.active.Load(), Streams: p.streams.len()}
 
 	l := &p.ledger
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	t := p.table.Load() // under l.mu: Reload swaps tables under it too
 	l.pruneLocked()
 
 	// What the current table has, and what only older ones had.
