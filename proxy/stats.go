@@ -84,9 +84,10 @@ type RouteStats struct {
 	// the client during the upstream handshake.
 	HandshakesFailed int64
 	// BytesIn counts bytes from clients: the WebSocket frames relayed to
-	// upstreams as they are on the wire (frame headers included; the
-	// upgrade request and TLS records not), and the plain HTTP request
-	// body bytes read. It grows while a stream is open.
+	// upstreams, control frames included, as they are on the wire (frame
+	// headers and masking keys included; the upgrade request, TLS records
+	// and frames the proxy sends or swallows itself not), and the plain
+	// HTTP request body bytes read. It grows while a stream is open.
 	BytesIn int64
 	// BytesOut counts bytes to clients: the WebSocket frames relayed from
 	// upstreams, counted as BytesIn is, and the plain HTTP response body
