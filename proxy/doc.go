@@ -15,4 +15,8 @@
 // Plain HTTP goes through net/http/httputil.ReverseProxy with the same
 // forwarding headers (X-Real-IP, X-Forwarded-For, -Proto, -Host), which
 // are taken from the client only when it is a trusted proxy.
+//
+// [Proxy.Reload] swaps in a table built from a new configuration without
+// disturbing what runs, and [Proxy.Stats] reports live connection and
+// traffic counts per site, route and upstream, which outlive reloads.
 package proxy

@@ -20,29 +20,38 @@ import (
 // the connection); either way the route's connection slot and the
 // access line cover the connection's whole life. Unless it returns
 // errDetached, the caller releases the slot.
-func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci clientInfo, rec *accessRecord, release func()) error {
+//
+// The route counts the connection as a stream when the gateway hijacks
+// it, and as a failed handshake otherwise; its messages are the gateway's
+// to count.
+func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci clientInfo, rec *accessRecord, sl slot) error {
 	rec.websocket = true
 	if p.gateway == nil {
+		rt.ctr.handshakesFailed.Add(1)
 		return fmt.Errorf("%w: no gateway is configured", ErrNoUpstream)
 	}
 	if err := p.admitUpgrade(r, rt); err != nil {
+		rt.ctr.handshakesFailed.Add(1)
 		return err
 	}
 	rec.upstream = "gateway"
 	addr := ci.addrPort(r)
 	h := &gatewayHold{rec: rec}
 	h.finish = func() {
-		release()
+		sl.release()
 		p.logAccess(rec)
 	}
 	ctx := context.WithValue(r.Context(), clientAddrKey{}, addr)
 	ctx = context.WithValue(ctx, holdKey{}, h)
+	w.gateway = rt.ctr
 	p.gateway.ServeHTTP(w, r.WithContext(ctx))
 	if h.taken.Load() {
 		return errDetached // h.finish releases and logs when the connection ends
 	}
 	if w.hijacked {
 		rec.status = http.StatusSwitchingProtocols
+	} else {
+		rt.ctr.handshakesFailed.Add(1)
 	}
 	return nil
 }
@@ -107,6 +116,9 @@ func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err == nil {
 		w.hijacked = true
+		if w.gateway != nil {
+			w.gateway.opened()
+		}
 	}
 	return c, brw, err
 }

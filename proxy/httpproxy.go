@@ -34,6 +34,7 @@ func (p *Proxy) httpHandler(t *table, rt *route) http.Handler {
 		IdleConnTimeout:       t.limits.KeepaliveTimeout,
 		ForceAttemptHTTP2:     true,
 	}
+	rt.transport = tr
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.Host = pr.In.Host
@@ -100,11 +101,14 @@ func (pt *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if rec != nil {
 			rec.upstream = u.url.String()
 		}
+		u.ctr.attempt()
 		resp, err := pt.next.RoundTrip(&out)
 		if err == nil {
 			u.succeed()
+			resp.Body = &upstreamBody{ReadCloser: resp.Body, ctr: u.ctr}
 			return resp, nil
 		}
+		u.ctr.done(req.Context().Err() == nil)
 		lastErr = err
 		if req.Context().Err() != nil || !connectFailed(err) || (body != nil && body.n.Load() > 0) {
 			break
@@ -115,6 +119,21 @@ func (pt *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body.ReadCloser.Close()
 	}
 	return nil, fmt.Errorf("%w: %w", ErrNoUpstream, lastErr)
+}
+
+// upstreamBody is the body of an upstream's response; closing it ends
+// the request's activity on the upstream.
+type upstreamBody struct {
+	io.ReadCloser
+	ctr    *upstreamCounters
+	closed atomic.Bool
+}
+
+func (b *upstreamBody) Close() error {
+	if !b.closed.Swap(true) {
+		b.ctr.done(false)
+	}
+	return b.ReadCloser.Close()
 }
 
 // connectFailed reports whether err means the upstream was never reached,
@@ -238,17 +257,21 @@ type accessRecord struct {
 	err       error
 }
 
-// countingBody counts the request body bytes a handler reads.
-// The transport may still be reading it after the handler returned, so
-// the count is atomic.
+// countingBody counts the request body bytes a handler reads, for the
+// access line and for the route. The transport may still be reading it
+// after the handler returned, so the counts are atomic.
 type countingBody struct {
 	io.ReadCloser
-	n *atomic.Int64
+	n     *atomic.Int64
+	route *atomic.Int64
 }
 
 func (b countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
+	if n > 0 {
+		b.n.Add(int64(n))
+		b.route.Add(int64(n))
+	}
 	return n, err
 }
 
@@ -304,6 +327,13 @@ type responseRecorder struct {
 	bytes       int64
 	wroteHeader bool
 	hijacked    bool
+	// ctr, once the route is known, counts the body bytes written and
+	// a failed write.
+	ctr        *routeCounters
+	sendFailed bool
+	// gateway, set for upgrades handed to the in-process gateway, counts
+	// the stream it opens by hijacking.
+	gateway *routeCounters
 }
 
 // controller returns the ResponseController of the wrapped writer.
@@ -335,6 +365,13 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 	w.writeDeadline()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	if w.ctr != nil {
+		w.ctr.relay.out.bytes.Add(int64(n))
+		if err != nil && !w.sendFailed {
+			w.sendFailed = true
+			w.ctr.relay.sendFail.Add(1)
+		}
+	}
 	return n, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,16 +42,21 @@ type Options struct {
 // server's per-connection state is freed. A Proxy tracks every stream,
 // because http.Server's Shutdown neither closes nor waits for hijacked
 // connections: call [Proxy.Shutdown] alongside it.
+//
+// [Proxy.Reload] replaces the routing table while requests and streams
+// run on, undisturbed, with the table they started with.
 type Proxy struct {
-	log     *slog.Logger
-	access  *slog.Logger
-	now     func() time.Time
-	table   atomic.Pointer[table]
-	active  atomic.Int64 // requests and streams being handled
-	streams registry
-	buffers *bufferPool
-	gateway http.Handler
-	chat    http.Handler
+	log      *slog.Logger
+	access   *slog.Logger
+	now      func() time.Time
+	table    atomic.Pointer[table]
+	reloadMu sync.Mutex   // serializes Reload
+	active   atomic.Int64 // requests and streams being handled
+	ledger   ledger       // per-site, route and upstream accounting
+	streams  registry
+	buffers  *bufferPool
+	gateway  http.Handler
+	chat     http.Handler
 }
 
 // New builds a Proxy for cfg, which must have passed validation (as
@@ -76,13 +82,80 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.refs.Store(1)
+	p.ledger.mu.Lock()
+	p.ledger.attachLocked(t)
 	p.table.Store(t)
+	p.ledger.mu.Unlock()
 	return p, nil
+}
+
+// Reload replaces the routing table with one built from cfg, which must
+// have passed validation, as for [New]. On error (the same errors New
+// returns: [*RouteError] values joined) the running table is untouched.
+//
+// New requests and upgrades are routed by the new table at once. What
+// already runs keeps the routes and upstreams it started with, and is not
+// disturbed: a WebSocket stream relays on, however long it lasts, even
+// if the reload removed its route. Connection counts carry over for every
+// site, route and upstream that keeps its identity (a site's first host,
+// a route's path within it, an upstream's URL within the route), so
+// max_connections, global and per site, counts the connections admitted
+// before the reload; so do the counters of [Proxy.Stats].
+//
+// Passive upstream health starts afresh: an upstream that max_fails had
+// marked down is tried again at once, as nginx does on reload. The
+// retired table's upstream HTTP connections are closed as they become
+// idle, after the requests in flight on them have finished.
+//
+// Options are not reloadable: the gateway, chat page, loggers and clock
+// stay those given to New.
+func (p *Proxy) Reload(cfg *config.Config) error {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	t, err := p.build(cfg)
+	if err != nil {
+		return err
+	}
+	t.refs.Store(1)
+	// Under the ledger's lock, so that Stats sees the table and its
+	// counters together.
+	p.ledger.mu.Lock()
+	p.ledger.attachLocked(t)
+	old := p.table.Swap(t)
+	p.ledger.mu.Unlock()
+	old.closeIdle()
+	p.unref(old)
+	return nil
+}
+
+// loadTable returns the current table with a reference taken for one
+// request; the caller gives it back with unref. A table whose last
+// reference is gone is retired and never returned.
+func (p *Proxy) loadTable() *table {
+	for {
+		if t := p.table.Load(); t.ref() {
+			return t
+		}
+	}
+}
+
+// unref gives back a reference to t, and retires t when it was the last:
+// the idle connections of its transports are closed (again: those in
+// use when it was replaced are idle now), and the ledger lets go of
+// counters that only t held.
+func (p *Proxy) unref(t *table) {
+	if t.refs.Add(-1) != 0 {
+		return
+	}
+	t.closeIdle()
+	p.ledger.detach(t)
 }
 
 // ServeHTTP routes and serves one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := p.table.Load()
+	t := p.loadTable()
+	defer p.unref(t)
 	rec := &accessRecord{start: p.now(), method: r.Method, host: r.Host, path: r.URL.Path}
 	ci := t.trust.identify(r)
 	rec.client = ci
@@ -142,29 +215,37 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		r2.URL = &u
 		r = &r2
 	}
-	release, ok := p.acquire(t, s)
+	w.ctr = rt.ctr
+	upgrade := isUpgrade(r)
+	sl, ok := p.acquire(t, s, rt)
 	if !ok {
+		if upgrade && (rt.pool != nil || rt.gateway) {
+			rt.ctr.handshakesFailed.Add(1)
+		}
 		return ErrTooManyConnections
 	}
 
-	switch upgrade := isUpgrade(r); {
+	switch {
 	case upgrade && rt.pool != nil:
-		err := p.serveWebSocket(w, r, t, rt, ci, rec, release)
+		err := p.serveWebSocket(w, r, t, rt, ci, rec, sl)
 		if !errors.Is(err, errDetached) {
-			release()
+			sl.release()
+			rt.ctr.handshakesFailed.Add(1)
 		}
 		return err
 	case upgrade && rt.gateway:
-		err := p.serveGateway(w, r, rt, ci, rec, release)
+		err := p.serveGateway(w, r, rt, ci, rec, sl)
 		if !errors.Is(err, errDetached) {
-			release()
+			sl.release()
 		}
 		return err
 	case rt.wsOnly || rt.gateway:
-		release()
+		sl.release()
+		rt.ctr.requested()
 		return ErrNotWebSocket
 	default:
-		defer release()
+		defer sl.release()
+		rt.ctr.requested()
 		if upgrade || r.Header.Get("Upgrade") != "" {
 			// Only WebSocket is relayed, and only by the stream code that
 			// tracks, limits and closes it: ReverseProxy would tunnel any
@@ -173,29 +254,28 @@ func (p *Proxy) serve(w *responseRecorder, r *http.Request, t *table, ci clientI
 		}
 		r = withRecord(r, rec)
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = countingBody{ReadCloser: r.Body, n: &rec.bodyIn}
+			r.Body = countingBody{ReadCloser: r.Body, n: &rec.bodyIn, route: &rt.ctr.relay.in.bytes}
 		}
 		rt.handler.ServeHTTP(w, r)
 		return nil
 	}
 }
 
-// acquire takes a slot under the global and the site's max_connections,
-// and returns the function that gives it back.
-func (p *Proxy) acquire(t *table, s *site) (release func(), ok bool) {
+// acquire takes a slot for route rt of site s under t's global and site
+// max_connections. The counts are the ledger's, so they include
+// connections admitted under an earlier table.
+func (p *Proxy) acquire(t *table, s *site, rt *route) (slot, bool) {
 	if n := p.active.Add(1); t.limits.MaxConnections > 0 && n > int64(t.limits.MaxConnections) {
 		p.active.Add(-1)
-		return nil, false
+		return slot{}, false
 	}
-	if n := s.active.Add(1); s.maxConns > 0 && n > s.maxConns {
-		s.active.Add(-1)
+	if n := s.ctr.active.Add(1); s.maxConns > 0 && n > s.maxConns {
+		s.ctr.active.Add(-1)
 		p.active.Add(-1)
-		return nil, false
+		return slot{}, false
 	}
-	return func() {
-		s.active.Add(-1)
-		p.active.Add(-1)
-	}, true
+	rt.ctr.active.Add(1)
+	return slot{global: &p.active, site: s.ctr, route: rt.ctr}, true
 }
 
 // fail answers the client with the status StatusFor gives err.

@@ -90,7 +90,33 @@ type streamOptions struct {
 	// Buffers is the pool of large read buffers. Nil means a pool private
 	// to the stream.
 	Buffers *bufferPool
+	// Counters, shared by the streams of a route, are kept up to date as
+	// the stream relays. Nil counts nothing.
+	Counters *relayCounters
 }
+
+// relayCounters are the live traffic counters of a route's streams and
+// responses, added to as bytes pass: one atomic add per read chunk and
+// direction for bytes, one for the messages it completed.
+type relayCounters struct {
+	in  dirCounters // client to upstream
+	out dirCounters // upstream to client
+	// sendFail counts streams and responses cut by a write toward a peer
+	// that failed or made no progress within send_timeout.
+	sendFail atomic.Int64
+}
+
+// dirCounters count the traffic of one direction. Each direction has a
+// cache line of its own, so that the two forwarders of a stream, on two
+// goroutines, do not contend for one.
+type dirCounters struct {
+	bytes    atomic.Int64 // relayed as on the wire: frame headers included
+	messages atomic.Int64 // complete data messages
+	_        [cacheLineSize - 16]byte
+}
+
+// cacheLineSize is the cache line size of common CPUs (amd64, arm64).
+const cacheLineSize = 64
 
 // streamResult reports how a stream went.
 type streamResult struct {
@@ -152,6 +178,7 @@ type stream struct {
 	lastFwd    atomic.Int64 // when a frame last passed either way
 	lastClient atomic.Int64 // when the client last sent anything
 	aborted    atomic.Bool
+	sendFailed atomic.Bool // a write to a peer failed; counted once
 	wg         sync.WaitGroup
 
 	mu           sync.Mutex // guards the fields below
@@ -186,6 +213,9 @@ func newStream(client net.Conn, clientBuffered []byte, upstream net.Conn, upstre
 	s.timed = opts.IdleTimeout > 0 || opts.PingTimeout > 0
 	s.c2u.init(s, sideClient, client, upstream, clientBuffered)
 	s.u2c.init(s, sideUpstream, upstream, client, upstreamBuffered)
+	if c := opts.Counters; c != nil {
+		s.c2u.ctr, s.u2c.ctr = &c.in, &c.out
+	}
 	return s
 }
 
@@ -481,6 +511,7 @@ type relayDir struct {
 	deadline  sendDeadline // dst's write deadline, for WriteTimeout
 	bytes     int64
 	messages  int64
+	ctr       *dirCounters // bytes and messages go here too; nil = nowhere
 
 	dstGone atomic.Bool // dst's side is gone: pass nothing on
 	pending atomic.Bool // pingDue or closeDue is set
@@ -572,7 +603,7 @@ func (d *relayDir) releaseLarge() {
 // relay passes on the frames in buf[maxHeldLen:], the bytes just read,
 // writing what is forwarded with as few writes as possible.
 func (d *relayDir) relay(buf []byte) {
-	before := d.bytes
+	before, messages := d.bytes, d.messages
 	// Put the bytes of a frame that began in an earlier read in front of
 	// the new ones, so a split frame is written in one piece.
 	held := d.p.held()
@@ -625,6 +656,14 @@ func (d *relayDir) relay(buf []byte) {
 	}
 	d.write(buf[run:])
 
+	if c := d.ctr; c != nil {
+		if n := d.bytes - before; n != 0 {
+			c.bytes.Add(n)
+		}
+		if n := d.messages - messages; n != 0 {
+			c.messages.Add(n)
+		}
+	}
 	if s := d.s; s.timed {
 		now := int64(s.now())
 		if d.from == sideClient {
@@ -711,9 +750,19 @@ func (d *relayDir) writeDst(b []byte) (int, error) {
 	n, err := d.dst.Write(b)
 	if err != nil {
 		d.dstDead = true
+		d.s.writeFailed(d)
 		hardClose(d.dst)
 	}
 	return n, err
+}
+
+// writeFailed counts the stream in sendFail once, when a write of d
+// failed on its own: not because the proxy closed the connection (abort)
+// or had given up on the peer already.
+func (s *stream) writeFailed(d *relayDir) {
+	if c := s.opts.Counters; c != nil && !s.aborted.Load() && !d.dstGone.Load() && !s.sendFailed.Swap(true) {
+		c.sendFail.Add(1)
+	}
 }
 
 // srcEnded handles the end of src: a read error or EOF.

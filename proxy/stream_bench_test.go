@@ -83,6 +83,7 @@ func BenchmarkStreamRelay(b *testing.B) {
 			} else {
 				_, client, upstream, _ = benchStream(b, p, mode == "tls", streamOptions{
 					IdleTimeout: time.Minute, PingInterval: time.Minute, PingTimeout: 2 * time.Minute,
+					Counters: new(relayCounters), // as a route's streams have
 				})
 			}
 			payload := make([]byte, 64)
@@ -124,7 +125,7 @@ func BenchmarkStreamRelay(b *testing.B) {
 // which takes the pooled large buffers.
 func BenchmarkStreamThroughput(b *testing.B) {
 	p := newTCPPairer(b)
-	_, client, upstream, _ := benchStream(b, p, false, streamOptions{})
+	_, client, upstream, _ := benchStream(b, p, false, streamOptions{Counters: new(relayCounters)})
 	frame := appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, masked: true, key: [4]byte{1, 2, 3, 4}, payload: make([]byte, 64<<10)})
 	want := int64(b.N) * int64(len(frame))
 	read := make(chan int64, 1)
@@ -177,7 +178,7 @@ func BenchmarkStreamIdleMemory(b *testing.B) {
 				}
 			})
 			pool := newBufferPool()
-			opts := streamOptions{Buffers: pool, IdleTimeout: time.Minute, PingInterval: 30 * time.Second, PingTimeout: time.Minute}
+			opts := streamOptions{Buffers: pool, IdleTimeout: time.Minute, PingInterval: 30 * time.Second, PingTimeout: time.Minute, Counters: new(relayCounters)}
 			frame := appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, masked: true, key: [4]byte{1, 2, 3, 4}, payload: make([]byte, 64<<10)})
 			reply := appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, payload: make([]byte, 64<<10)})
 

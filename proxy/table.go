@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -18,19 +19,27 @@ import (
 )
 
 // table is an immutable routing table built from one configuration.
+// Its counters live in the Proxy's ledger, so that they outlive it.
 type table struct {
-	sites  []*site
+	sites  []*site // in configuration order
 	hosts  hostmatch.Table[*site]
 	trust  trustList
 	limits config.Limits
+
+	// refs is 1 while the table is the Proxy's current one, plus one for
+	// each ServeHTTP call using it. When it drops to 0 the table is
+	// retired: no request can use it any more.
+	refs atomic.Int64
 }
 
 // site is one virtual host of a table.
 type site struct {
+	key      string // identity across reloads: see siteKey
 	hosts    []string
-	routes   []*route // longest path first
+	routes   []*route // in configuration order
+	byLen    []*route // longest path first, for match
 	maxConns int64    // 0 = only the global limit
-	active   atomic.Int64
+	ctr      *siteCounters
 }
 
 // route is one path prefix of a site and what serves it.
@@ -47,6 +56,14 @@ type route struct {
 	upTLS   *tls.Config // for https:// upstreams of plain HTTP requests
 	stream  streamOptions
 	handler http.Handler // plain HTTP: reverse proxy, files or fixed response
+	// transport carries the plain HTTP requests to http:// and https://
+	// upstreams; nil for other routes. Each table has its own, closed
+	// when the table is retired.
+	transport *http.Transport
+
+	kind string   // RouteStats.Kind
+	key  routeKey // identity across reloads
+	ctr  *routeCounters
 }
 
 // build turns cfg into a table.
@@ -61,7 +78,7 @@ func (p *Proxy) build(cfg *config.Config) (*table, error) {
 	}
 	var errs []error
 	for i, sc := range cfg.Sites {
-		s := &site{hosts: sc.Hosts, maxConns: int64(sc.MaxConnections)}
+		s := &site{key: siteKey(sc.Hosts), hosts: sc.Hosts, maxConns: int64(sc.MaxConnections)}
 		for _, h := range sc.Hosts {
 			t.hosts.Add(h, s)
 		}
@@ -78,7 +95,8 @@ func (p *Proxy) build(cfg *config.Config) (*table, error) {
 			}
 			s.routes = append(s.routes, rt)
 		}
-		sort.SliceStable(s.routes, func(a, b int) bool { return len(s.routes[a].path) > len(s.routes[b].path) })
+		s.byLen = slices.Clone(s.routes)
+		sort.SliceStable(s.byLen, func(a, b int) bool { return len(s.byLen[a].path) > len(s.byLen[b].path) })
 		t.sites = append(t.sites, s)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -115,17 +133,22 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 	}
 	switch {
 	case rc.Gateway:
+		rt.kind = RouteGateway
 		rt.gateway = true
 	case rc.ChatPage:
+		rt.kind = RouteChatPage
 		rt.handler = p.chat
 		if rt.handler == nil {
 			rt.handler = http.NotFoundHandler()
 		}
 	case rc.Respond != nil:
+		rt.kind = RouteRespond
 		rt.handler = respondHandler(*rc.Respond)
 	case rc.Root != "":
+		rt.kind = RouteFiles
 		rt.handler = staticHandler(rc.Root, rc.Path, rc.StripPrefix)
 	default:
+		rt.kind = RouteUpstream
 		urls := make([]*url.URL, 0, len(rc.Upstreams))
 		for _, s := range rc.Upstreams {
 			u, err := config.ParseUpstream(s)
@@ -186,6 +209,33 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 	return tc, nil
 }
 
+// ref takes a reference on t for one request, and reports false if t
+// was retired (the caller then loads the current table again).
+func (t *table) ref() bool {
+	for {
+		n := t.refs.Load()
+		if n == 0 {
+			return false
+		}
+		if t.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// closeIdle closes the idle connections of t's plain HTTP transports.
+// Requests in flight on them finish undisturbed; their connections are
+// closed when they become idle, unless the transport is used again.
+func (t *table) closeIdle() {
+	for _, s := range t.sites {
+		for _, rt := range s.routes {
+			if rt.transport != nil {
+				rt.transport.CloseIdleConnections()
+			}
+		}
+	}
+}
+
 // site returns the site serving hostport (a Host header).
 func (t *table) site(hostport string) (*site, error) {
 	if s, ok := t.hosts.Lookup(hostOnly(hostport)); ok {
@@ -205,7 +255,7 @@ func hostOnly(hostport string) string {
 // match returns the route with the longest prefix of p on a segment
 // boundary, or nil.
 func (s *site) match(p string) *route {
-	for _, rt := range s.routes {
+	for _, rt := range s.byLen {
 		if prefixMatch(rt.path, p) {
 			return rt
 		}

@@ -14,6 +14,7 @@ import (
 type upstream struct {
 	url   *url.URL    // scheme ws, wss, http or https
 	wsTLS *tls.Config // for WebSocket upgrades to a wss:// or https:// url; else nil
+	ctr   *upstreamCounters
 
 	maxFails    int
 	failTimeout time.Duration
@@ -46,6 +47,21 @@ func (u *upstream) fail(now time.Time) bool {
 	u.fails = 0
 	u.downUntil = now.Add(u.failTimeout)
 	return true
+}
+
+// health reports u's passive health at now: whether it may be tried,
+// the failures counted in the current window, and until when it is down
+// (zero when it is not).
+func (u *upstream) health(now time.Time) (healthy bool, fails int, downUntil time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.fails > 0 && now.Sub(u.firstFail) <= u.failTimeout {
+		fails = u.fails
+	}
+	if now.Before(u.downUntil) {
+		return false, fails, u.downUntil
+	}
+	return true, fails, time.Time{}
 }
 
 // succeed records a successful attempt.

@@ -30,12 +30,12 @@ const maxUpgradeAnswer = 64 << 10
 // one of the route's upstreams (trying the next one when connecting or
 // the handshake fails) and hands the client the upstream's answer. Once
 // both sides switched protocols it starts the relay on goroutines of its
-// own and returns errDetached: release and the access line are then the
-// relay's to do when the stream ends. Returning frees the HTTP server's
+// own and returns errDetached: releasing sl and the access line are then
+// the relay's to do when the stream ends. Returning frees the HTTP server's
 // per-connection buffers and the handler's stack, grown by the TLS and
 // HTTP handshakes, which would otherwise be held for the stream's life
 // (about half the memory of an idle proxied connection).
-func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, rt *route, ci clientInfo, rec *accessRecord, release func()) error {
+func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, rt *route, ci clientInfo, rec *accessRecord, sl slot) error {
 	rec.websocket = true
 	if err := p.admitUpgrade(r, rt); err != nil {
 		return err
@@ -49,13 +49,16 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 		lastErr error
 	)
 	for _, u := range cands {
+		u.ctr.attempt()
 		out := upgradeRequest(r, rt, u.url, ci)
 		c, b, res, err := dialWebSocket(r.Context(), t.limits.DialTimeout, u, out)
 		if err == nil {
 			up, conn, br, resp = u, c, b, res
 			break
 		}
-		if r.Context().Err() != nil {
+		clientLeft := r.Context().Err() != nil
+		u.ctr.done(!clientLeft)
+		if clientLeft {
 			return fmt.Errorf("proxy: client left during upstream handshake: %w", context.Canceled)
 		}
 		rt.pool.failed(u, err)
@@ -65,6 +68,12 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 		return fmt.Errorf("%w: %w", ErrNoUpstream, lastErr)
 	}
 	rec.upstream = up.url.String()
+	detached, upFailed := false, false
+	defer func() {
+		if !detached {
+			up.ctr.done(upFailed)
+		}
+	}()
 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The upstream refused the upgrade itself (auth, unknown path):
@@ -86,6 +95,7 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 	}
 	if err := checkAccept(r, resp); err != nil {
 		conn.Close()
+		upFailed = true
 		rt.pool.failed(up, err)
 		return err
 	}
@@ -106,12 +116,15 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 
 	s := newStream(client, buffered(brw.Reader), conn, buffered(br), rt.stream)
 	remove := p.streams.add(s)
+	detached = true
+	rt.ctr.opened()
 	go func() {
 		// remove comes last: Shutdown waits for the registry to empty, so
 		// nothing of the stream outlives it.
 		defer remove()
 		res := s.run()
-		release()
+		up.ctr.done(false)
+		sl.release()
 		rec.bytesIn, rec.bytesOut = res.FromClient, res.ToClient
 		rec.closeCode, rec.closedBy = res.CloseCode, res.ClosedBy
 		p.logAccess(rec)
