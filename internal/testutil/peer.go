@@ -33,7 +33,13 @@ type Peer struct {
 // query) sending the request header h, which may be nil.
 func DialWS(t testing.TB, url string, h http.Header) *Peer {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial(url, h)
+	return DialWSWith(t, websocket.DefaultDialer, url, h)
+}
+
+// DialWSWith is DialWS with a dialer, for wss:// with its own roots.
+func DialWSWith(t testing.TB, d *websocket.Dialer, url string, h http.Header) *Peer {
+	t.Helper()
+	ws, _, err := d.Dial(url, h)
 	if err != nil {
 		t.Fatalf("dial websocket %s: %v", url, err)
 	}
