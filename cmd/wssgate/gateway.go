@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -20,24 +19,21 @@ import (
 	"github.com/wssgate/wssgate/proxy"
 )
 
-// gatewayServer is the bundled gateway: the hub, its own listeners (text
-// protocol, standalone WebSocket) and the handler edge routes with
-// gateway: true reach it through.
+// gatewayServer is the bundled gateway: the hub and the handler edge
+// routes with gateway: true reach it through. Its listeners (text
+// protocol, standalone WebSocket, push API) are fronts of the server, so
+// that a reload can move them.
 type gatewayServer struct {
 	hub     *gateway.Hub
-	handler http.Handler // WebSocket upgrades, for the edge and websocket_listen
+	handler http.Handler     // WebSocket upgrades from the edge
+	hook    *webhook.Handler // nil unless events is webhook
+	node    netip.AddrPort   // written into client ids
 
-	textLn net.Listener // nil when text_listen is ""
-	wsLn   net.Listener // nil when websocket_listen is ""
-	ws     *http.Server
-	apiLn  net.Listener // nil when the push API is off
-	api    *pushapi.Server
-	hook   *webhook.Handler // nil unless events is webhook
+	mu   sync.Mutex
+	apis []*pushapi.Server // every push API server so far, for the call counts
 }
 
-// newGateway builds the hub and opens the gateway's listeners. trusted
-// are the proxies whose forwarding headers name a standalone WebSocket
-// client's address.
+// newGateway builds the hub.
 func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err error) {
 	gc := cfg.Gateway
 	interval, limit, data := gc.PingSettings()
@@ -94,56 +90,44 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 	if hook != nil {
 		hook.SetHub(hub)
 	}
+	// The edge tells the hub each client's address; trusted only matters
+	// for the standalone listener, whose front has its own handler.
+	return &gatewayServer{hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(nil)), hook: hook, node: node}, nil
+}
+
+// parseTrusted parses trusted_proxies.
+func parseTrusted(list []string) ([]netip.Prefix, error) {
 	var trusted []netip.Prefix
-	for _, s := range cfg.TrustedProxies {
+	for _, s := range list {
 		p, err := config.ParsePrefix(s)
 		if err != nil {
 			return nil, fmt.Errorf("trusted_proxies: %w", err)
 		}
 		trusted = append(trusted, p)
 	}
-	g = &gatewayServer{hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(trusted)), hook: hook}
-	defer func() {
-		if err != nil {
-			g.closeListeners()
-		}
-	}()
-	if p := gc.PushAPI; p.Listen != "" {
-		secret, err := readSecret("gateway.push_api", p.Secret, p.SecretFile, p.SecretEnv)
-		if err != nil {
-			return nil, err
-		}
-		if secret == "" {
-			log.Info("push API off: set gateway.push_api.secret, secret_file or secret_env to turn it on")
-		} else {
-			if g.api, err = pushapi.New(hub, pushapi.Options{Secret: secret, Logger: log}); err != nil {
-				return nil, fmt.Errorf("gateway.push_api: %w", err)
-			}
-			if g.apiLn, err = net.Listen("tcp", p.Listen); err != nil {
-				return nil, fmt.Errorf("gateway.push_api.listen %s: %w", p.Listen, err)
-			}
-		}
+	return trusted, nil
+}
+
+// addAPI records a push API server, whose calls count in stats.
+func (g *gatewayServer) addAPI(api *pushapi.Server) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.apis = append(g.apis, api)
+}
+
+// apiStats sums the calls of every push API server so far: a reload
+// that changes the secret starts a new one.
+func (g *gatewayServer) apiStats() pushapi.Stats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var sum pushapi.Stats
+	for _, a := range g.apis {
+		st := a.Stats()
+		sum.Calls += st.Calls
+		sum.Failed += st.Failed
+		sum.Unauthorized += st.Unauthorized
 	}
-	if gc.TextListen != "" {
-		if g.textLn, err = net.Listen("tcp", gc.TextListen); err != nil {
-			return nil, fmt.Errorf("gateway.text_listen %s: %w", gc.TextListen, err)
-		}
-	}
-	if gc.WebSocketListen != "" {
-		if g.wsLn, err = net.Listen("tcp", gc.WebSocketListen); err != nil {
-			return nil, fmt.Errorf("gateway.websocket_listen %s: %w", gc.WebSocketListen, err)
-		}
-		lim := cfg.Limits
-		g.ws = &http.Server{
-			Handler:           g.handler,
-			ReadHeaderTimeout: lim.HandshakeTimeout,
-			ReadTimeout:       lim.ReadTimeout, // cleared when the upgrade hijacks the connection
-			IdleTimeout:       lim.KeepaliveTimeout,
-			MaxHeaderBytes:    lim.MaxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(log.With("component", "gateway-ws").Handler(), slog.LevelDebug),
-		}
-	}
-	return g, nil
+	return sum
 }
 
 // gatewayNode is the address client ids carry: gateway.node, else the
@@ -162,64 +146,13 @@ func gatewayNode(gc config.Gateway) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), nil
 }
 
-func (g *gatewayServer) closeListeners() {
-	if g == nil {
-		return
-	}
-	for _, ln := range []net.Listener{g.textLn, g.wsLn, g.apiLn} {
-		if ln != nil {
-			ln.Close()
-		}
-	}
-}
+// run keeps the heartbeats and the send watchdog going until ctx is done.
+func (g *gatewayServer) run(ctx context.Context) { g.hub.Run(ctx) }
 
-// run serves the gateway's listeners and heartbeats until ctx is done.
-// It returns the first listener failure, or nil.
-func (g *gatewayServer) run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	wg.Go(func() { g.hub.Run(ctx) })
-	if g.textLn != nil {
-		wg.Go(func() {
-			if err := g.hub.ServeText(ctx, g.textLn); err != nil {
-				errc <- fmt.Errorf("gateway text listener: %w", err)
-			}
-		})
-	}
-	if g.ws != nil {
-		wg.Go(func() {
-			if err := g.ws.Serve(g.wsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("gateway websocket listener: %w", err)
-			}
-		})
-	}
-	if g.api != nil {
-		wg.Go(func() {
-			if err := g.api.Serve(ctx, g.apiLn); err != nil {
-				errc <- fmt.Errorf("push API listener: %w", err)
-			}
-		})
-	}
-	wg.Wait()
-	close(errc)
-	return <-errc
-}
-
-// shutdown closes the listeners and sends every client close 1001,
-// waiting for them until ctx is done. Their close events still go to the
-// webhook until then; deliveries still retrying are cut when ctx ends.
+// shutdown sends every client close 1001, waiting for them until ctx is
+// done. Their close events still go to the webhook until then;
+// deliveries still retrying are cut when ctx ends.
 func (g *gatewayServer) shutdown(ctx context.Context) error {
-	// The standalone listener's Shutdown can wait seconds for a
-	// connection that has sent nothing yet: the hub's clients must not
-	// wait for it to hear 1001.
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	if g.ws != nil {
-		wg.Go(func() { _ = g.ws.Shutdown(ctx) })
-	}
-	if g.textLn != nil {
-		g.textLn.Close()
-	}
 	if g.hook != nil {
 		stop := context.AfterFunc(ctx, g.hook.Close)
 		defer func() {
@@ -232,29 +165,40 @@ func (g *gatewayServer) shutdown(ctx context.Context) error {
 
 // readSecret returns the secret given by exactly one of value, a file
 // or an environment variable (validation checked that at most one is
-// set); "" when none is.
+// set); "" when none is. key is the block's key ("gateway.push_api").
 func readSecret(key, value, file, env string) (string, error) {
+	return readSecretKeys(key+".secret_file", key+".secret_env", value, file, env)
+}
+
+// readSecretKeys is readSecret with the keys of the file and the
+// variable named in full, for errors.
+func readSecretKeys(fileKey, envKey, value, file, env string) (string, error) {
 	switch {
 	case value != "":
 		return value, nil
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("%s.secret_file: %w", key, err)
+			return "", fmt.Errorf("%s: %w", fileKey, err)
 		}
 		s := strings.TrimSpace(string(b))
 		if s == "" {
-			return "", fmt.Errorf("%s.secret_file: %s is empty", key, file)
+			return "", fmt.Errorf("%s: %s is empty", fileKey, file)
 		}
 		return s, nil
 	case env != "":
 		s := strings.TrimSpace(os.Getenv(env))
 		if s == "" {
-			return "", fmt.Errorf("%s.secret_env: environment variable %s is not set", key, env)
+			return "", fmt.Errorf("%s: environment variable %s is not set", envKey, env)
 		}
 		return s, nil
 	}
 	return "", nil
+}
+
+// adminToken reads the admin token.
+func adminToken(a config.Admin) (string, error) {
+	return readSecretKeys("admin.token_file", "admin.token_env", a.Token, a.TokenFile, a.TokenEnv)
 }
 
 // secretProblems reads the gateway's secrets as run would, so that

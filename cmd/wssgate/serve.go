@@ -11,8 +11,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wssgate/wssgate/config"
@@ -60,12 +63,35 @@ func configFromFlags(cmd string, args []string, stderr io.Writer) (*config.Confi
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, code := configFromFlags("run", args, stderr)
-	if cfg == nil {
-		return code
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default ./config.yaml, else the built-in local setup)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
 	}
-	log := newLogger(cfg.Log, stderr)
-	srv, err := start(cfg, serverOptions{Logger: log, AccessLog: accessLogger(cfg.Log, log), Reload: notifyReload()})
+	load := configLoader(*path)
+	cfg, err := load()
+	if err != nil {
+		printProblems(stderr, err)
+		return exitFail
+	}
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Log, stderr, level)
+	access, closeAccess, err := openAccessLog(cfg.Log, log, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate: %v\n", err)
+		return exitFail
+	}
+	defer closeAccess()
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sig)
+	upg, systemd := processSockets(log)
+	if upg != nil {
+		defer upg.Stop()
+	}
+	srv, err := start(cfg, serverOptions{Logger: log, Level: level, AccessLog: access.logger, ReopenLogs: access.reopen,
+		Signals: sig, Load: load, Upgrader: upg, Systemd: systemd})
 	if err != nil {
 		fmt.Fprintf(stderr, "wssgate: %s\n", oneLine(err))
 		return exitFail
@@ -78,92 +104,130 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// configLoader returns the function that reads the configuration named
+// by path, as loadConfig does; a reload calls it again. The choice among
+// -config, ./config.yaml and the built-in default is made once, here.
+func configLoader(path string) func() (*config.Config, error) {
+	if path == "" {
+		if _, err := os.Stat("config.yaml"); err == nil {
+			path = "config.yaml"
+		}
+	}
+	if path == "" {
+		return func() (*config.Config, error) { return config.Parse(defaultConfigName, defaultConfig) }
+	}
+	return func() (*config.Config, error) { return config.Load(path) }
+}
+
 // serverOptions are what start needs besides the configuration.
 type serverOptions struct {
-	Logger      *slog.Logger // nil discards
+	Logger *slog.Logger // nil discards
+	// Level is the Logger's level, set from log.level at start and on
+	// every reload; nil leaves the level alone.
+	Level       *slog.LevelVar
 	AccessLog   *slog.Logger // nil: no access log
 	InternalDir string       // "" = tlsconf's default under the user's config dir
-	// Reload reloads the certificate files each time it delivers (SIGHUP);
-	// nil never does. Files are also reloaded when they change.
-	Reload <-chan os.Signal
+	// Signals delivers SIGHUP (reload the configuration), SIGUSR1
+	// (reopen the access log file) and SIGUSR2 (binary upgrade); nil
+	// never does. Certificate files are also reloaded when they change.
+	Signals <-chan os.Signal
+	// Load reads the configuration again for a reload; nil refuses
+	// reloads.
+	Load func() (*config.Config, error)
+	// ReopenLogs reopens the access log file (SIGUSR1); nil does nothing.
+	ReopenLogs func() error
+	// Upgrader opens the listening sockets and carries out binary
+	// upgrades; nil opens them with net.Listen and refuses upgrades.
+	Upgrader upgrader
+	// Systemd are listeners passed by socket activation (LISTEN_FDS),
+	// used for the configured addresses they are bound to.
+	Systemd []net.Listener
 	// CertWatch and ACMEPoll are tlsconf.Options.WatchInterval and
 	// ACMEPollInterval; zero means tlsconf's defaults.
 	CertWatch, ACMEPoll time.Duration
 }
 
-// server is a running edge: its listeners, TLS and proxy.
-type server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	certs   *tlsconf.Manager
-	proxy   *proxy.Proxy
-	https   *http.Server
-	httpSrv *http.Server // nil when listen.http is ""
-	lnTLS   net.Listener
-	lnHTTP  net.Listener
-	reload  <-chan os.Signal
-	gateway *gatewayServer // nil when nothing reaches the gateway
+// upgrader is what a binary upgrade needs of tableflip.Upgrader.
+type upgrader interface {
+	listenSource
+	Ready() error
+	Upgrade() error
+	Exit() <-chan struct{}
+	Stop()
 }
 
-// start builds TLS and the proxy from cfg and opens the listeners. Any
-// failure is returned as one line that says what and where.
+// server is a running edge: its sockets, TLS, proxy, gateway and the
+// fronts (HTTP servers and gateway listeners) serving the sockets.
+type server struct {
+	log     *slog.Logger
+	opts    serverOptions
+	certs   *tlsconf.Manager
+	proxy   *proxy.Proxy
+	sockets *sockets
+	gateway *gatewayServer // nil when nothing reaches the gateway
+	started time.Time
+
+	cfg      atomic.Pointer[config.Config]
+	draining atomic.Bool
+	fatal    chan error // a front whose socket failed
+
+	mu       sync.Mutex // serializes reloads and the end of serving
+	fronts   map[string]*front
+	retiring sync.WaitGroup // fronts a reload replaced, finishing their requests
+	reloads  reloadState
+	upgrade  upgradeState
+}
+
+// start builds TLS, the proxy and the gateway from cfg and opens the
+// listeners. Any failure is returned as one line that says what and
+// where.
 func start(cfg *config.Config, opts serverOptions) (*server, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	setLevel(opts.Level, cfg.Log)
 	setMaxConnections(cfg, openFileLimit(), log)
 	certs, err := tlsconf.New(cfg, tlsconf.Options{InternalDir: opts.InternalDir, Logger: log,
 		WatchInterval: opts.CertWatch, ACMEPollInterval: opts.ACMEPoll})
 	if err != nil {
 		return nil, positioned(cfg, err)
 	}
-	var gw *gatewayServer
+	s := &server{log: log, opts: opts, certs: certs, sockets: newSockets(opts.Upgrader, opts.Systemd),
+		started: time.Now(), fatal: make(chan error, 8), fronts: map[string]*front{}}
 	popts := proxy.Options{Logger: log, AccessLog: opts.AccessLog, ChatPage: chatpage.Handler()}
 	if cfg.UsesGateway() {
-		if gw, err = newGateway(cfg, log); err != nil {
+		if s.gateway, err = newGateway(cfg, log); err != nil {
 			return nil, err
 		}
-		popts.Gateway = gw.handler
+		popts.Gateway = s.gateway.handler
 	}
-	px, err := proxy.New(cfg, popts)
-	if err != nil {
-		gw.closeListeners()
+	if s.proxy, err = proxy.New(cfg, popts); err != nil {
 		return nil, positioned(cfg, err)
 	}
-	s := &server{cfg: cfg, log: log, certs: certs, proxy: px, reload: opts.Reload, gateway: gw}
-	lim := cfg.Limits
-	s.https = &http.Server{
-		Handler:           px,
-		TLSConfig:         certs.TLSConfig(),
-		ReadHeaderTimeout: lim.HandshakeTimeout, // also bounds the TLS handshake
-		ReadTimeout:       lim.ReadTimeout,      // cleared when a WebSocket is hijacked
-		IdleTimeout:       lim.KeepaliveTimeout,
-		MaxHeaderBytes:    lim.MaxHeaderBytes,
-		// Failed TLS handshakes from scanners are noise at Info.
-		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+	specs, err := s.frontSpecs(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if s.lnTLS, err = net.Listen("tcp", cfg.Listen.HTTPS); err != nil {
-		gw.closeListeners()
-		return nil, fmt.Errorf("listen.https %s: %w", cfg.Listen.HTTPS, err)
+	if _, err := s.openSockets(cfg, specs); err != nil {
+		s.sockets.closeAll()
+		return nil, err
 	}
-	if cfg.Listen.HTTP != "" {
-		if s.lnHTTP, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
-			s.lnTLS.Close()
-			gw.closeListeners()
-			return nil, fmt.Errorf("listen.http %s: %w", cfg.Listen.HTTP, err)
-		}
-		s.httpSrv = &http.Server{
-			// ACME http-01 challenges first, then the redirect.
-			Handler:           certs.HTTPHandler(redirectHandler(s.lnTLS.Addr())),
-			ReadHeaderTimeout: lim.HandshakeTimeout,
-			ReadTimeout:       lim.ReadTimeout,
-			IdleTimeout:       lim.KeepaliveTimeout,
-			MaxHeaderBytes:    lim.MaxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
-		}
+	for _, sp := range specs {
+		s.startFront(sp)
 	}
+	s.cfg.Store(cfg)
 	return s, nil
+}
+
+// setLevel sets level from the log section.
+func setLevel(level *slog.LevelVar, c config.Log) {
+	if level == nil {
+		return
+	}
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Level))
+	level.Set(l)
 }
 
 // setMaxConnections fills in limits.max_connections when it is 0 (as many
@@ -188,28 +252,22 @@ func setMaxConnections(cfg *config.Config, limit uint64, log *slog.Logger) {
 
 // serve runs until ctx is done, then shuts down gracefully: listeners
 // close, every WebSocket client gets close 1001, and what has not ended
-// within shutdown_timeout is closed.
+// within shutdown_timeout is closed. After a binary upgrade handed the
+// listeners to a new process, it drains instead: open connections are
+// served until they end or drain_timeout passes, then shut down alike.
 func (s *server) serve(ctx context.Context) error {
-	errc := make(chan error, 3)
-	go func() { errc <- s.https.ServeTLS(s.lnTLS, "", "") }()
-	if s.httpSrv != nil {
-		go func() { errc <- s.httpSrv.Serve(s.lnHTTP) }()
-	}
-	// Certificates: file changes, ACME orders and renewals, SIGHUP. They
-	// stop once the listeners have.
+	// Certificates: file changes, ACME orders and renewals. They stop
+	// once the listeners have.
 	certCtx, stopCerts := context.WithCancel(context.Background())
-	var certWG sync.WaitGroup
-	certWG.Go(func() {
+	var bg sync.WaitGroup
+	bg.Go(func() {
 		if err := s.certs.Run(certCtx); err != nil {
 			s.log.Error("certificate manager stopped", "err", err)
 		}
 	})
-	if s.reload != nil {
-		certWG.Go(func() { reloadOnSignal(certCtx, s.reload, s.certs, s.log) })
-	}
 	defer func() {
 		stopCerts()
-		certWG.Wait()
+		bg.Wait()
 	}()
 	gwCtx, stopGateway := context.WithCancel(context.Background())
 	defer stopGateway()
@@ -217,26 +275,78 @@ func (s *server) serve(ctx context.Context) error {
 	if s.gateway != nil {
 		go func() {
 			defer close(gwDone)
-			if err := s.gateway.run(gwCtx); err != nil {
-				errc <- err
-			}
+			s.gateway.run(gwCtx)
 		}()
 	} else {
 		close(gwDone)
 	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		runErr = fmt.Errorf("serve: %w", err)
+	if err := s.ready(); err != nil {
+		s.log.Warn("could not report readiness", "err", err)
 	}
-	s.log.Info("shutting down", "streams", s.proxy.Streams(), "timeout", s.cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	var upgraded <-chan struct{}
+	if s.opts.Upgrader != nil {
+		upgraded = s.opts.Upgrader.Exit()
+	}
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-s.fatal:
+			runErr = fmt.Errorf("serve: %w", err)
+			break loop
+		case <-upgraded:
+			s.drain(ctx)
+			break loop
+		case sig := <-s.opts.Signals:
+			s.onSignal(sig)
+		}
+	}
+	s.shutdown()
+	stopGateway()
+	<-gwDone
+	s.log.Info("stopped")
+	return runErr
+}
+
+// onSignal carries out SIGHUP, SIGUSR1 and SIGUSR2.
+func (s *server) onSignal(sig os.Signal) {
+	switch sig {
+	case syscall.SIGHUP:
+		s.log.Info("reloading the configuration", "signal", "SIGHUP")
+		if err := s.reload(); err != nil {
+			for _, e := range config.Errors(err) {
+				s.log.Error("reload refused; still serving the previous configuration", "problem", e.Error())
+			}
+		}
+	case syscall.SIGUSR1:
+		if s.opts.ReopenLogs != nil {
+			if err := s.opts.ReopenLogs(); err != nil {
+				s.log.Error("reopening the access log failed; still writing to the old file", "err", err)
+			} else {
+				s.log.Info("access log reopened", "signal", "SIGUSR1")
+			}
+		}
+	case syscall.SIGUSR2:
+		s.startUpgrade()
+	}
+}
+
+// shutdown stops accepting, sends every WebSocket client close 1001 and
+// waits up to shutdown_timeout for them.
+func (s *server) shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg := s.cfg.Load()
+	s.draining.Store(true)
+	s.log.Info("shutting down", "streams", s.proxy.Streams(), "timeout", cfg.ShutdownTimeout)
+	s.sockets.closeAll()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = s.https.Shutdown(sctx) })
-	if s.httpSrv != nil {
-		wg.Go(func() { _ = s.httpSrv.Shutdown(sctx) })
+	for _, f := range s.fronts {
+		wg.Go(func() { f.stop(sctx) })
 	}
 	if s.gateway != nil {
 		wg.Go(func() {
@@ -249,17 +359,17 @@ func (s *server) serve(ctx context.Context) error {
 		s.log.Warn("shutdown timeout: closed streams that were still open", "err", err)
 	}
 	wg.Wait()
-	stopGateway()
-	<-gwDone
-	s.log.Info("stopped")
-	return runErr
+	s.retiring.Wait()
+	s.removePIDFile(cfg)
 }
 
 // announce tells the user what is being served.
 func (s *server) announce(w io.Writer) {
-	base := "https://" + displayAddr(s.lnTLS.Addr().String())
-	fmt.Fprintf(w, "wssgate %s serving %s\n", versionString(), base)
-	for _, site := range s.cfg.Sites {
+	cfg := s.cfg.Load()
+	httpsAddr := s.sockets.addr("https", cfg.Listen.HTTPS)
+	base := "https://" + displayAddr(httpsAddr.String())
+	fmt.Fprintf(w, "wssgate %s serving %s (pid %d)\n", versionString(), base, os.Getpid())
+	for _, site := range cfg.Sites {
 		for _, rt := range site.Routes {
 			target := rt.Root
 			switch {
@@ -276,28 +386,29 @@ func (s *server) announce(w io.Writer) {
 			if rt.IsWebSocketOnly() || rt.Gateway {
 				scheme = "wss"
 			}
-			fmt.Fprintf(w, "  %s://%s%s%s -> %s\n", scheme, site.Hosts[0], portSuffix(s.lnTLS.Addr()), rt.Path, target)
+			fmt.Fprintf(w, "  %s://%s%s%s -> %s\n", scheme, site.Hosts[0], portSuffix(httpsAddr), rt.Path, target)
 		}
 	}
-	if s.lnHTTP != nil {
-		fmt.Fprintf(w, "  http://%s redirects to https\n", displayAddr(s.lnHTTP.Addr().String()))
+	if a := s.addr("http"); a != "" {
+		fmt.Fprintf(w, "  http://%s redirects to https\n", displayAddr(a))
 	}
-	if g := s.gateway; g != nil {
-		if g.textLn != nil {
-			host, port, _ := net.SplitHostPort(g.textLn.Addr().String())
-			fmt.Fprintf(w, "  gateway text protocol on %s (try: telnet %s %s)\n", g.textLn.Addr(), host, port)
-		}
-		if g.wsLn != nil {
-			fmt.Fprintf(w, "  gateway WebSocket on ws://%s\n", g.wsLn.Addr())
-		}
-		if g.apiLn != nil {
-			fmt.Fprintf(w, "  push API on http://%s/api/<method> (Authorization: Bearer <secret>)\n", g.apiLn.Addr())
-		}
+	if a := s.addr("gateway_text"); a != "" {
+		host, port, _ := net.SplitHostPort(a)
+		fmt.Fprintf(w, "  gateway text protocol on %s (try: telnet %s %s)\n", a, host, port)
+	}
+	if a := s.addr("gateway_websocket"); a != "" {
+		fmt.Fprintf(w, "  gateway WebSocket on ws://%s\n", a)
+	}
+	if a := s.addr("push_api"); a != "" {
+		fmt.Fprintf(w, "  push API on http://%s/api/<method> (Authorization: Bearer <secret>)\n", a)
+	}
+	if a := s.addr("admin"); a != "" {
+		fmt.Fprintf(w, "  admin on http://%s (/status, /metrics, /healthz, /readyz; try: wssgate status)\n", a)
 	}
 	if root := s.certs.RootCertFile(); root != "" {
 		fmt.Fprintf(w, "  local certificate authority: %s (trust it to silence browser warnings)\n", root)
 	}
-	if s.cfg.Source != nil && s.cfg.Source.File == defaultConfigName {
+	if cfg.Source != nil && cfg.Source.File == defaultConfigName {
 		fmt.Fprintln(w, "  no config.yaml here: this is the built-in default; see config.example.yaml to route /wss to your gateway")
 	}
 }
@@ -351,23 +462,18 @@ func displayAddr(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// newLogger builds the process logger from the log section.
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+// newLogger builds the process logger from the log section, at level
+// (set from log.level by start).
+func newLogger(c config.Log, w io.Writer, level *slog.LevelVar) *slog.Logger {
+	if level == nil {
+		level = new(slog.LevelVar)
+		setLevel(level, c)
+	}
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// accessLogger returns the access log, or nil when it is off.
-func accessLogger(c config.Log, log *slog.Logger) *slog.Logger {
-	if !c.AccessEnabled() {
-		return nil
-	}
-	return log.With("component", "access")
 }
 
 // positioned returns the problems joined in err, one error each, with the

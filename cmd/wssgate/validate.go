@@ -18,32 +18,46 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
-	// Load the certificates as run would, but read-only: validating
-	// creates no internal CA and no ACME cache.
-	certs, tlsErr := tlsconf.New(cfg, tlsconf.Options{ReadOnly: true})
-	_, proxyErr := proxy.New(cfg, proxy.Options{}) // routes' files, such as upstream_tls.ca_file
-	var warnings []error
-	if tlsErr == nil {
-		var problems []error
-		problems, warnings = certs.Check()
-		tlsErr = errors.Join(problems...)
-	}
-	if err := errors.Join(tlsErr, proxyErr, secretProblems(cfg)); err != nil {
-		printProblems(stderr, positioned(cfg, err))
-		printWarnings(stderr, positioned(cfg, errors.Join(warnings...)))
+	problems, warnings := checkConfig(cfg)
+	if problems != nil {
+		printProblems(stderr, problems)
+		printWarnings(stderr, warnings)
 		return exitFail
 	}
-	printWarnings(stdout, positioned(cfg, errors.Join(warnings...)))
+	printWarnings(stdout, warnings)
+	nwarn := len(config.Errors(warnings))
 	routes := 0
 	for _, s := range cfg.Sites {
 		routes += len(s.Routes)
 	}
 	summary := fmt.Sprintf("%d sites, %d routes", len(cfg.Sites), routes)
-	if len(warnings) > 0 {
-		summary += fmt.Sprintf(", %d warnings", len(warnings))
+	if nwarn > 0 {
+		summary += fmt.Sprintf(", %d warnings", nwarn)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%s)\n", cfg.Source.File, summary)
 	return exitOK
+}
+
+// checkConfig checks cfg as run would load it, certificate files, route
+// files and secrets included, without writing anything. It returns the
+// problems and the warnings, each joined and positioned.
+func checkConfig(cfg *config.Config) (problems, warnings error) {
+	// Load the certificates as run would, but read-only: validating
+	// creates no internal CA and no ACME cache.
+	certs, tlsErr := tlsconf.New(cfg, tlsconf.Options{ReadOnly: true})
+	_, proxyErr := proxy.New(cfg, proxy.Options{}) // routes' files, such as upstream_tls.ca_file
+	var warns []error
+	if tlsErr == nil {
+		var probs []error
+		probs, warns = certs.Check()
+		tlsErr = errors.Join(probs...)
+	}
+	a := cfg.Admin
+	_, adminErr := adminToken(a)
+	if err := errors.Join(tlsErr, proxyErr, secretProblems(cfg), adminErr); err != nil {
+		problems = positioned(cfg, err)
+	}
+	return problems, positioned(cfg, errors.Join(warns...))
 }
 
 // printWarnings prints each warning joined in err on its own line,
@@ -68,9 +82,17 @@ func printProblems(w io.Writer, err error) {
 	}
 }
 
+// version is set at build time by release builds:
+// go build -ldflags "-X main.version=v1.2.3". Empty means the module
+// version, or "devel".
+var version string
+
 // versionString is the module version wssgate was built from, or
 // "devel" for a build from a work tree.
 func versionString() string {
+	if version != "" {
+		return version
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}

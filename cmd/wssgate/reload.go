@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/tlsconf"
+)
+
+// reloadState is the outcome of the reloads so far, for status and for
+// `wssgate reload`, which waits for it to change.
+type reloadState struct {
+	mu         sync.Mutex
+	generation int       // successful reloads
+	attempts   int       // reloads tried
+	time       time.Time // of the last attempt
+	ok         bool      // whether the last attempt applied
+	problems   []string  // why the last attempt did not
+}
+
+// reload reads the configuration again and applies it: new sites,
+// routes, upstreams, limits, certificates and listener addresses take
+// effect for new connections, and every open connection is left as it
+// is. It is all or nothing: when anything is wrong, the running
+// configuration stays and the problems are returned, each naming file,
+// line and key where it can.
+func (s *server) reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.reloadLocked()
+	r := &s.reloads
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.attempts++
+	r.time, r.ok, r.problems = time.Now(), err == nil, nil
+	if err == nil {
+		r.generation++
+		s.log.Info("configuration reloaded", "generation", r.generation)
+		notifySystemd(s.log, "READY=1")
+	}
+	for _, e := range config.Errors(err) {
+		r.problems = append(r.problems, e.Error())
+	}
+	return err
+}
+
+func (s *server) reloadLocked() error {
+	if s.draining.Load() {
+		return errors.New("reload refused: the server is stopping, or draining after an upgrade")
+	}
+	if s.opts.Load == nil {
+		return errors.New("reload: this server was not started from a configuration it can read again")
+	}
+	cfg, err := s.opts.Load()
+	if err != nil {
+		return err
+	}
+	old := s.cfg.Load()
+	setMaxConnections(cfg, openFileLimit(), s.log)
+	if err := errors.Join(restartRequired(old, cfg), secretProblems(cfg)); err != nil {
+		return err
+	}
+	specs, err := s.frontSpecs(cfg)
+	if err != nil {
+		return positioned(cfg, err)
+	}
+	opened, err := s.openSockets(cfg, specs)
+	if err != nil {
+		return err
+	}
+	undo := func() {
+		for _, o := range opened {
+			s.sockets.remove(o)
+		}
+	}
+	if err := s.proxy.Reload(cfg); err != nil {
+		undo()
+		return positioned(cfg, err)
+	}
+	if err := s.certs.Reload(cfg); err != nil {
+		undo()
+		if rerr := s.proxy.Reload(old); rerr != nil {
+			s.log.Error("restoring the previous routes failed", "err", rerr)
+		}
+		return positioned(cfg, upgradeHint(err))
+	}
+
+	// Applied from here on; nothing below fails.
+	keep, names := map[string]bool{}, map[string]bool{}
+	for _, sp := range specs {
+		keep[socketKey(sp.name, sp.addr)], names[sp.name] = true, true
+		prev := s.fronts[sp.name]
+		if prev != nil && prev.addr == sp.addr && prev.key == sp.key {
+			continue
+		}
+		s.startFront(sp) // accepting before the previous front stops
+		if prev != nil {
+			s.retire(prev, cfg)
+		}
+	}
+	for name, f := range s.fronts {
+		if !names[name] {
+			delete(s.fronts, name)
+			s.retire(f, cfg)
+		}
+	}
+	s.sockets.drop(keep)
+	setLevel(s.opts.Level, cfg.Log)
+	if cfg.PIDFile != old.PIDFile {
+		s.removePIDFile(old)
+		if err := writePIDFile(cfg.PIDFile); err != nil {
+			s.log.Error("writing the PID file failed", "pid_file", cfg.PIDFile, "err", err)
+		}
+	}
+	s.cfg.Store(cfg)
+	return nil
+}
+
+// retire stops a front a reload replaced: it accepts no more, and its
+// requests in flight get drain_timeout (at least shutdown_timeout) to
+// finish.
+func (s *server) retire(f *front, cfg *config.Config) {
+	f.stopping.Store(true)
+	grace := max(cfg.Drain(), cfg.ShutdownTimeout)
+	s.retiring.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		f.stopFront(ctx)
+	})
+}
+
+// upgradeHint tells how to apply the changes a reload cannot.
+func upgradeHint(err error) error {
+	if errors.Is(err, tlsconf.ErrRestartRequired) {
+		return fmt.Errorf("%w; apply it with wssgate upgrade", err)
+	}
+	return err
+}
+
+// restartRequired returns a problem for each changed key that a reload
+// cannot apply without touching open connections or process-wide state:
+// the log format and access log, turning the gateway on or off, and the
+// hub's own settings (heartbeats, queues, node, events), which every
+// connected client was set up with. Listener addresses and the push API
+// secret can change.
+func restartRequired(old, cfg *config.Config) error {
+	var errs []error
+	add := func(key, what string) {
+		e := &config.Error{Key: key, Msg: what + "; a reload cannot apply it: run wssgate upgrade (open connections stay on the old process until they end)"}
+		if cfg.Source != nil {
+			e.File, e.Line = cfg.Source.File, cfg.Source.Line(key)
+		}
+		errs = append(errs, e)
+	}
+	if old.Log.Format != cfg.Log.Format {
+		add("log.format", fmt.Sprintf("changed from %q to %q", old.Log.Format, cfg.Log.Format))
+	}
+	if old.Log.AccessEnabled() != cfg.Log.AccessEnabled() {
+		add("log.access", "changed")
+	}
+	if old.Log.AccessFile != cfg.Log.AccessFile {
+		add("log.access_file", fmt.Sprintf("changed from %q to %q", old.Log.AccessFile, cfg.Log.AccessFile))
+	}
+	switch {
+	case old.UsesGateway() != cfg.UsesGateway():
+		add("gateway", "the bundled gateway is turned on or off")
+	case cfg.UsesGateway():
+		for _, key := range changedKeys("gateway", hubSettings(old.Gateway), hubSettings(cfg.Gateway)) {
+			add(key, "changed")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hubSettings is g without the keys a reload applies.
+func hubSettings(g config.Gateway) config.Gateway {
+	g.TextListen, g.WebSocketListen = "", ""
+	g.PushAPI = config.PushAPI{}
+	return g
+}
+
+// changedKeys lists the keys (by their YAML names, under prefix) whose
+// values differ between the structs a and b.
+func changedKeys(prefix string, a, b any) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := range va.NumField() {
+		f := va.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		key := prefix + "." + name
+		fa, fb := va.Field(i), vb.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Time]() {
+			out = append(out, changedKeys(key, fa.Interface(), fb.Interface())...)
+			continue
+		}
+		if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+			out = append(out, key)
+		}
+	}
+	return out
+}
