@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/wssgate/wssgate/admin"
+	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/status"
+)
+
+// The control commands (status, reload, upgrade, stop) find the running
+// server through the configuration it was started with: its admin
+// listener for state, and its PID (pid_file, else the admin listener's
+// status) for signals. Signals, not HTTP, change things, so only the
+// server's owner or root can reload, upgrade or stop it.
+
+// target is how to reach a running server.
+type target struct {
+	adminAddr, token string
+	pidFile          string
+	timeout          time.Duration // for the command's wait
+}
+
+// controlFlags parses a control command's flags and reads the
+// configuration. extra adds the command's own flags.
+func controlFlags(cmd string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config.Config, *target, int) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the running server's configuration file (default ./config.yaml, else the built-in default)")
+	pidFile := fs.String("pid", "", "PID file of the running server (default: pid_file of the configuration)")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, exitUsage
+	}
+	cfg, err := configLoader(*path)()
+	if err != nil {
+		printProblems(stderr, err)
+		return nil, nil, exitFail
+	}
+	a := cfg.Admin
+	token, err := adminToken(a)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate %s: %v\n", cmd, err)
+		return nil, nil, exitFail
+	}
+	t := &target{adminAddr: a.Listen, token: token, pidFile: cfg.PIDFile}
+	if *pidFile != "" {
+		t.pidFile = *pidFile
+	}
+	return cfg, t, exitOK
+}
+
+// snapshot fetches the server's status from its admin listener.
+func (t *target) snapshot(ctx context.Context) (status.Snapshot, error) {
+	if t.adminAddr == "" {
+		return status.Snapshot{}, errors.New("admin.listen is off in this configuration; turn it on to see the server's state")
+	}
+	return admin.Fetch(ctx, t.adminAddr, t.token)
+}
+
+// pid returns the running server's PID: from the PID file when there is
+// one, else from its admin listener.
+func (t *target) pid(ctx context.Context) (int, error) {
+	if t.pidFile != "" {
+		return readPIDFile(t.pidFile)
+	}
+	if t.adminAddr == "" {
+		return 0, errors.New("neither pid_file nor admin.listen is set: there is no way to find the server (use -pid FILE)")
+	}
+	s, err := t.snapshot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return s.Process.PID, nil
+}
+
+// signal sends sig to the server and returns its PID.
+func (t *target) signal(ctx context.Context, sig syscall.Signal) (int, error) {
+	pid, err := t.pid(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return 0, fmt.Errorf("signal %d: %w", pid, err)
+	}
+	return pid, nil
+}
+
+// cmdStatus prints the server's status table, or its JSON with -json.
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var asJSON bool
+	_, t, code := controlFlags("status", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
+	})
+	if t == nil {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := t.snapshot(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate status: %v\n", err)
+		return exitFail
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(s)
+	} else {
+		err = status.WriteTable(stdout, s)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate status: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// cmdReload checks the configuration as validate does and, when it is
+// valid, has the server reload it (SIGHUP) and waits for the server's
+// own verdict: exit 0 when it applied, 1 with every problem when it
+// kept the previous configuration.
+func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, t, code := controlFlags("reload", args, stderr, nil)
+	if t == nil {
+		return code
+	}
+	if problems, _ := checkConfig(cfg); problems != nil {
+		printProblems(stderr, problems)
+		fmt.Fprintln(stderr, "wssgate reload: not reloaded; the server goes on with its configuration")
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var before status.Reload
+	if t.adminAddr != "" {
+		s, err := t.snapshot(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "wssgate reload: %v\n", err)
+			return exitFail
+		}
+		before = s.Reload
+	}
+	pid, err := t.signal(ctx, syscall.SIGHUP)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate reload: %v\n", err)
+		return exitFail
+	}
+	if t.adminAddr == "" {
+		fmt.Fprintf(stdout, "sent SIGHUP to %d; its log says whether the reload applied (admin.listen is off)\n", pid)
+		return exitOK
+	}
+	for {
+		s, err := t.snapshot(ctx)
+		if err == nil && s.Reload.Attempts > before.Attempts {
+			if s.Reload.Failed {
+				for _, p := range s.Reload.Problems {
+					fmt.Fprintln(stderr, p)
+				}
+				fmt.Fprintf(stderr, "wssgate reload: refused by the server (pid %d); it goes on with its previous configuration\n", pid)
+				return exitFail
+			}
+			fmt.Fprintf(stdout, "reloaded (pid %d, generation %d)\n", pid, s.Reload.Generation)
+			return exitOK
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			fmt.Fprintf(stderr, "wssgate reload: no answer from the server (pid %d) in time: %v\n", pid, ctx.Err())
+			return exitFail
+		}
+	}
+}
+
+// cmdUpgrade has the server start the binary at its path with the
+// listening sockets (SIGUSR2) and waits until the new process serves:
+// exit 0 with both PIDs, 1 when the new process did not come up and the
+// old one goes on serving.
+func cmdUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	_, t, code := controlFlags("upgrade", args, stderr, nil)
+	if t == nil {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second) // tableflip gives a new process a minute
+	defer cancel()
+	var before status.Upgrade
+	if t.adminAddr != "" {
+		s, err := t.snapshot(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "wssgate upgrade: %v\n", err)
+			return exitFail
+		}
+		before = s.Upgrade
+	}
+	pid, err := t.signal(ctx, syscall.SIGUSR2)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate upgrade: %v\n", err)
+		return exitFail
+	}
+	for {
+		var now int
+		if t.pidFile != "" {
+			now, _ = readPIDFile(t.pidFile)
+		}
+		if t.adminAddr != "" {
+			if s, err := t.snapshot(ctx); err == nil {
+				if s.Process.PID == pid && s.Upgrade.Attempts > before.Attempts && !s.Upgrade.InProgress && s.Upgrade.Error != "" {
+					fmt.Fprintf(stderr, "wssgate upgrade: %s; pid %d goes on serving\n", s.Upgrade.Error, pid)
+					return exitFail
+				}
+				if now == 0 {
+					now = s.Process.PID
+				}
+			}
+		}
+		if now != 0 && now != pid {
+			fmt.Fprintf(stdout, "upgraded: pid %d serves; pid %d drains its open connections\n", now, pid)
+			return exitOK
+		}
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			fmt.Fprintf(stderr, "wssgate upgrade: no new process in time (%v); pid %d goes on serving\n", ctx.Err(), pid)
+			return exitFail
+		}
+	}
+}
+
+// cmdStop stops the server gracefully (SIGTERM) and waits until it has
+// exited.
+func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, t, code := controlFlags("stop", args, stderr, nil)
+	if t == nil {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.ShutdownTimeout+30*time.Second)
+	defer cancel()
+	pid, err := t.signal(ctx, syscall.SIGTERM)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssgate stop: %v\n", err)
+		return exitFail
+	}
+	for syscall.Kill(pid, 0) == nil {
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			fmt.Fprintf(stderr, "wssgate stop: pid %d is still running: %v\n", pid, ctx.Err())
+			return exitFail
+		}
+	}
+	fmt.Fprintf(stdout, "stopped (pid %d)\n", pid)
+	return exitOK
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
