@@ -23,7 +23,7 @@ func TestChatInChromium(t *testing.T) {
 	srv, _ := serveConfig(t, defaultOnFreePorts(t), serverOptions{})
 
 	// Chromium trusts exactly the certificate the edge serves.
-	addr := srv.lnTLS.Addr().String()
+	addr := srv.addr("https")
 	tc, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "localhost", InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestChatInChromium(t *testing.T) {
 	tc.Close()
 
 	// The telnet user is there first.
-	nc, err := net.Dial("tcp", srv.gateway.textLn.Addr().String())
+	nc, err := net.Dial("tcp", srv.addr("gateway_text"))
 	if err != nil {
 		t.Fatal(err)
 	}

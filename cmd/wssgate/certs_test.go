@@ -187,7 +187,7 @@ sites:
 
 	t.Run("watched", func(t *testing.T) {
 		srv, _ := startServerWith(t, cfgText, serverOptions{CertWatch: 20 * time.Millisecond})
-		addr := srv.lnTLS.Addr().String()
+		addr := srv.addr("https")
 		old, leaf := wssDial(t, addr, host, root.Pool())
 		if !leaf.Equal(a.X509) {
 			t.Fatalf("served serial %x, want a's %x", leaf.SerialNumber, a.X509.SerialNumber)
@@ -208,8 +208,8 @@ sites:
 
 	t.Run("SIGHUP", func(t *testing.T) {
 		hup := make(chan os.Signal, 1)
-		srv, _ := startServerWith(t, cfgText, serverOptions{CertWatch: time.Hour, Reload: hup})
-		addr := srv.lnTLS.Addr().String()
+		srv, _ := startServerWith(t, cfgText, serverOptions{CertWatch: time.Hour, Signals: hup})
+		addr := srv.addr("https")
 		waitServed(addr, a)
 		replace(b)
 		hup <- syscall.SIGHUP

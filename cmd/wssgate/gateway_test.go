@@ -75,7 +75,7 @@ sites:
 `, app.URL, hookSecret), serverOptions{})
 
 	roots := localRoots(t, srv)
-	addr := srv.lnTLS.Addr().String()
+	addr := srv.addr("https")
 	d := websocket.Dialer{
 		TLSClientConfig:  &tls.Config{RootCAs: roots},
 		HandshakeTimeout: 5 * time.Second,
@@ -92,7 +92,7 @@ sites:
 	}
 
 	push := func(token, method, body string) (int, string) {
-		req, _ := http.NewRequest("POST", "http://"+srv.gateway.apiLn.Addr().String()+"/api/"+method, strings.NewReader(body))
+		req, _ := http.NewRequest("POST", "http://"+srv.addr("push_api")+"/api/"+method, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultTransport.RoundTrip(req)
@@ -133,7 +133,7 @@ sites:
 
 	// The standalone listener, behind a trusted proxy: the gateway takes
 	// the client's address from X-Forwarded-For.
-	standalone, _, err := websocket.DefaultDialer.Dial("ws://"+srv.gateway.wsLn.Addr().String()+"/", http.Header{"X-Forwarded-For": {"203.0.113.9"}})
+	standalone, _, err := websocket.DefaultDialer.Dial("ws://"+srv.addr("gateway_websocket")+"/", http.Header{"X-Forwarded-For": {"203.0.113.9"}})
 	if err != nil {
 		t.Fatalf("dial websocket_listen: %v", err)
 	}

@@ -47,18 +47,32 @@ func writeFile(t *testing.T, dir, name, content string) string {
 func startServer(t *testing.T, cfgText string) (addr string, stop func() error) {
 	t.Helper()
 	srv, stop := startServerWith(t, cfgText, serverOptions{})
-	return srv.lnTLS.Addr().String(), stop
+	return srv.addr("https"), stop
 }
 
 // startServerWith is startServer with options (logger and InternalDir
 // are filled in) that returns the server.
 func startServerWith(t *testing.T, cfgText string, opts serverOptions) (srv *server, stop func() error) {
 	t.Helper()
-	cfg, err := config.Load(writeFile(t, t.TempDir(), "config.yaml", cfgText))
+	path := writeFile(t, t.TempDir(), "config.yaml", cfgText)
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	if opts.Load == nil {
+		opts.Load = func() (*config.Config, error) { return loadForTest(path) }
+	}
 	return serveConfig(t, cfg, opts)
+}
+
+// loadForTest loads path with the admin listener moved off its default
+// port, which parallel tests would fight over, to any free port.
+func loadForTest(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err == nil && cfg.Admin.Listen == config.Default().Admin.Listen {
+		cfg.Admin.Listen = "127.0.0.1:0"
+	}
+	return cfg, err
 }
 
 // defaultOnFreePorts is the built-in default configuration with its
@@ -71,6 +85,7 @@ func defaultOnFreePorts(t *testing.T) *config.Config {
 	}
 	cfg.Listen.HTTPS = "127.0.0.1:0"
 	cfg.Gateway.TextListen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	return cfg
 }
 
@@ -78,7 +93,13 @@ func defaultOnFreePorts(t *testing.T) *config.Config {
 // filled into opts) until stop, which the test's end calls too.
 func serveConfig(t *testing.T, cfg *config.Config, opts serverOptions) (srv *server, stop func() error) {
 	t.Helper()
-	opts.Logger, opts.AccessLog, opts.InternalDir = testutil.Logger(t), testutil.Logger(t), t.TempDir()
+	opts.Logger, opts.InternalDir = testutil.Logger(t), t.TempDir()
+	if opts.AccessLog == nil {
+		opts.AccessLog = testutil.Logger(t)
+	}
+	if cfg.Admin.Listen == config.Default().Admin.Listen {
+		cfg.Admin.Listen = "127.0.0.1:0"
+	}
 	srv, err := start(cfg, opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -192,7 +213,7 @@ func TestDefaultConfig(t *testing.T) {
 	roots := localRoots(t, srv)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}}
 	defer client.CloseIdleConnections()
-	resp, err := client.Get("https://" + srv.lnTLS.Addr().String() + "/")
+	resp, err := client.Get("https://" + srv.addr("https") + "/")
 	if err != nil {
 		t.Fatalf("GET /: %v", err)
 	}
@@ -207,7 +228,7 @@ func TestDefaultConfig(t *testing.T) {
 	// A browser-like client on wss://localhost/wss and a telnet-like one
 	// on the text port chat through the bundled gateway.
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}, HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.Dial("wss://"+srv.lnTLS.Addr().String()+"/wss", http.Header{"Origin": {"https://localhost:8443"}})
+	ws, _, err := d.Dial("wss://"+srv.addr("https")+"/wss", http.Header{"Origin": {"https://localhost:8443"}})
 	if err != nil {
 		t.Fatalf("dial /wss: %v", err)
 	}
@@ -227,7 +248,7 @@ func TestDefaultConfig(t *testing.T) {
 	}
 	readWS() // online list
 	readWS() // own login
-	tc, err := net.Dial("tcp", srv.gateway.textLn.Addr().String())
+	tc, err := net.Dial("tcp", srv.addr("gateway_text"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +385,7 @@ func TestStartFailures(t *testing.T) {
 		cfg  string
 		want string
 	}{
-		{"port taken", fmt.Sprintf("listen: {https: %q, http: \"\"}\nsites: [{hosts: [a.example], tls: {cert_file: %q, key_file: %q}, routes: [{path: /, root: .}]}]\n", busy.Addr(), certFile, keyFile), "listen.https " + busy.Addr().String()},
+		{"port taken", fmt.Sprintf("listen: {https: %q, http: \"\"}\nsites: [{hosts: [a.example], tls: {cert_file: %q, key_file: %q}, routes: [{path: /, root: .}]}]\n", busy.Addr(), certFile, keyFile), "listen.https: "},
 		{"key not matching", fmt.Sprintf("listen: {https: \"127.0.0.1:0\", http: \"\"}\nsites: [{hosts: [a.example], tls: {cert_file: %q, key_file: %q}, routes: [{path: /, root: .}]}]\n", certFile, otherKey), "sites[0].tls."},
 		{"unreadable key", fmt.Sprintf("listen: {https: \"127.0.0.1:0\", http: \"\"}\nsites: [{hosts: [a.example], tls: {cert_file: %q, key_file: %q}, routes: [{path: /, root: .}]}]\n", certFile, unreadable), "sites[0].tls."},
 	}

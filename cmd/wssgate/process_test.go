@@ -71,23 +71,53 @@ func startProcess(t *testing.T, dir, cfg string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startBinary(t, bin, dir, cfg)
+}
+
+// startBinary is startProcess with the binary to run.
+func startBinary(t *testing.T, bin, dir, cfg string) *process {
+	t.Helper()
 	cmd := exec.Command(bin, "run", "-config", writeFile(t, dir, "config.yaml", cfg))
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	stdout, err := cmd.StdoutPipe()
+	// Pipes of our own rather than exec's: after an upgrade the new
+	// process shares them, so they must stay open (a write to a closed
+	// pipe kills a Go program) and Wait must not wait for them to close.
+	stdout, stdoutW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, exited: make(chan error, 1), log: &testutil.LockedBuffer{}}
-	cmd.Stderr = io.MultiWriter(testutil.Writer(t), p.log)
-	if err := cmd.Start(); err != nil {
+	stderr, stderrW, err := os.Pipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.exited <- cmd.Wait() }()
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
+	p := &process{cmd: cmd, exited: make(chan error, 1), log: &testutil.LockedBuffer{}}
+	err = cmd.Start()
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		io.Copy(io.MultiWriter(testutil.Writer(t), p.log), stderr)
+	}()
+	done := make(chan struct{})
+	go func() {
+		p.exited <- cmd.Wait()
+		close(done)
+	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-done:
+		default:
 			_ = cmd.Process.Kill() // only the process this test started
-			<-p.exited
+			<-done
 		}
+		stdout.Close()
+		stderr.Close() // ends the copy even while a process it started lingers
+		<-copied
 	})
 	// The first line names the address: "wssgate devel serving https://localhost:PORT".
 	lines := bufio.NewScanner(stdout)
@@ -217,7 +247,7 @@ sites:
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.log.String(), "reloading certificate files") || serial() != renewed.X509.SerialNumber.String() {
+	for !strings.Contains(p.log.String(), "configuration reloaded") || serial() != renewed.X509.SerialNumber.String() {
 		if time.Now().After(deadline) {
 			t.Fatalf("no reload 10 s after SIGHUP; log:\n%s", p.log.String())
 		}
