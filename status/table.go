@@ -81,7 +81,7 @@ func WriteTable(w io.Writer, s Snapshot) error {
 	row("upgrade attempts", strconv.Itoa(s.Upgrade.Attempts))
 	row("last upgrade", lastUpgrade(s.Upgrade))
 	row("gateway", onOff(s.Gateway != nil))
-	row("qps interval", durationCell(time.Duration(s.QPSInterval)))
+	row("qps interval", durationCell(time.Duration(s.QPSInterval).Round(time.Millisecond)))
 
 	section(TitleListeners)
 	row("listener", "addr", "conns", "total", "bytes_in", "bytes_out", "qps")
