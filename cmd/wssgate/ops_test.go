@@ -168,6 +168,14 @@ func TestOperationsUnderLoad(t *testing.T) {
 		t.Fatalf("wssgate status: exit %d\n%s", code, out)
 	}
 	checkStatusTable(t, out, firstPID)
+	out, code = ctl("status", "-json")
+	var js status.Snapshot
+	if err := json.Unmarshal([]byte(out), &js); code != 0 || err != nil {
+		t.Fatalf("wssgate status -json: exit %d, %v\n%s", code, err, out)
+	}
+	if js.Process.PID != firstPID || routeConns(js, "/echo") != opsEchoClients || js.Gateway == nil || js.Gateway.Clients != opsChatClients {
+		t.Errorf("status -json: pid %d, /echo conns %d, gateway %+v", js.Process.PID, routeConns(js, "/echo"), js.Gateway)
+	}
 	checkMetrics(t, cfg.admin)
 
 	// Ten reloads, one invalid.
@@ -848,4 +856,68 @@ func processRoots(t *testing.T, dir string) *x509.CertPool {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pem)
 	return roots
+}
+
+// TestProcessSocketActivation passes the real binary a listening socket
+// as systemd does (LISTEN_FDS, LISTEN_PID, descriptor 3): wssgate serves
+// on it instead of binding the address itself, which the test's own
+// descriptor of the socket would make fail.
+func TestProcessSocketActivation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dir := t.TempDir()
+	cfgPath := writeFile(t, dir, "config.yaml", fmt.Sprintf(`
+listen: { https: %q, http: "" }
+admin: { listen: "" }
+sites:
+  - hosts: [localhost]
+    tls: { internal: true }
+    routes:
+      - { path: /, respond: { body: "from a systemd socket" } }
+`, ln.Addr()))
+	// systemd sets LISTEN_PID between fork and exec; a shell that execs
+	// wssgate keeps its PID, so $$ is wssgate's.
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=https exec "$0" run -config "$1"`, bin, cfgPath)
+	cmd.ExtraFiles = []*os.File{f} // descriptor 3
+	p := startCmd(t, cmd, dir)
+	f.Close()
+	ln.Close() // the process has its own descriptor now
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: processRoots(t, dir)}, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://localhost:" + p.port + "/")
+	if err != nil {
+		t.Fatalf("GET through the passed socket: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "from a systemd socket" {
+		t.Errorf("body %q", b)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("still running 15 s after SIGTERM")
+	}
 }

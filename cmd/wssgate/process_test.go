@@ -77,7 +77,12 @@ func startProcess(t *testing.T, dir, cfg string) *process {
 // startBinary is startProcess with the binary to run.
 func startBinary(t *testing.T, bin, dir, cfg string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "-config", writeFile(t, dir, "config.yaml", cfg))
+	return startCmd(t, exec.Command(bin, "run", "-config", writeFile(t, dir, "config.yaml", cfg)), dir)
+}
+
+// startCmd is startProcess with the command that runs wssgate.
+func startCmd(t *testing.T, cmd *exec.Cmd, dir string) *process {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
 	// Pipes of our own rather than exec's: after an upgrade the new
 	// process shares them, so they must stay open (a write to a closed
