@@ -2,7 +2,7 @@ package admin
 
 import (
 	"context"
-	"crypto/sha256"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wssgate/wssgate/internal/bearer"
 	"github.com/wssgate/wssgate/status"
 )
 
@@ -80,7 +81,7 @@ type Server struct {
 	snapshot func() status.Snapshot
 	ready    func() bool
 	auth     bool
-	tokenSum [sha256.Size]byte // the token itself is not kept
+	token    bearer.Token // the token itself is not kept
 	pprof    bool
 	interval time.Duration
 	log      *slog.Logger
@@ -99,7 +100,7 @@ func New(opts Options) (*Server, error) {
 		snapshot: opts.Snapshot,
 		ready:    opts.Ready,
 		auth:     opts.Token != "",
-		tokenSum: sha256.Sum256([]byte(opts.Token)),
+		token:    bearer.New(opts.Token),
 		pprof:    opts.Pprof,
 		interval: opts.SampleInterval,
 		log:      opts.Logger,
@@ -144,7 +145,7 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP authenticates r, refuses methods other than GET and HEAD,
 // and answers it from the endpoint its path names.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.auth && !s.authorized(r) {
+	if s.auth && !s.token.Authorized(r) {
 		s.log.Info("refused: no or wrong token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeText(w, http.StatusUnauthorized, "unauthorized")

@@ -57,7 +57,7 @@ func status(err error) int {
 
 // ServeHTTP serves POST /api/<method> and POST /api/batch.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
+	if !s.secret.Authorized(r) {
 		s.unauthorized.Add(1)
 		// Debug, not Info: scanners would fill the log.
 		s.log.Debug("unauthorized request", "remote", r.RemoteAddr, "path", r.URL.Path)

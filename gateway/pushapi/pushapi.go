@@ -2,7 +2,7 @@ package pushapi
 
 import (
 	"context"
-	"crypto/sha256"
+
 	"errors"
 	"log/slog"
 	"net"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/internal/bearer"
 )
 
 // Options configure a Server.
@@ -58,11 +59,11 @@ type Stats struct {
 // Server is the push API's http.Handler. Create it with [New]; its
 // methods are safe for concurrent use.
 type Server struct {
-	hub       *gateway.Hub
-	secretSum [sha256.Size]byte // the secret itself is not kept
-	maxBytes  int64
-	log       *slog.Logger
-	known     map[string]bool
+	hub      *gateway.Hub
+	secret   bearer.Token // the secret itself is not kept
+	maxBytes int64
+	log      *slog.Logger
+	known    map[string]bool
 
 	calls        atomic.Int64
 	failed       atomic.Int64
@@ -80,11 +81,11 @@ func New(hub *gateway.Hub, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		hub:       hub,
-		secretSum: sha256.Sum256([]byte(opts.Secret)),
-		maxBytes:  opts.MaxBodyBytes,
-		log:       opts.Logger,
-		known:     make(map[string]bool),
+		hub:      hub,
+		secret:   bearer.New(opts.Secret),
+		maxBytes: opts.MaxBodyBytes,
+		log:      opts.Logger,
+		known:    make(map[string]bool),
 	}
 	if s.maxBytes == 0 {
 		s.maxBytes = DefaultMaxBodyBytes

@@ -2,7 +2,6 @@ package pushapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/internal/bearer"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -188,8 +188,8 @@ func TestTokenCompareOnDigests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.secretSum != sha256.Sum256([]byte(testSecret)) {
-		t.Errorf("secretSum is not the secret's SHA-256 digest")
+	if s.secret != bearer.New(testSecret) {
+		t.Errorf("the server's token is not the secret's digest")
 	}
 	v := reflect.ValueOf(s).Elem()
 	for i := range v.NumField() {
@@ -207,8 +207,8 @@ func TestTokenCompareOnDigests(t *testing.T) {
 		{testSecret + testSecret, false},
 		{strings.Repeat("x", len(testSecret)), false},
 	} {
-		if got := s.tokenMatches(tc.token); got != tc.want {
-			t.Errorf("tokenMatches(%q) = %v, want %v", tc.token, got, tc.want)
+		if got := s.secret.Matches(tc.token); got != tc.want {
+			t.Errorf("Matches(%q) = %v, want %v", tc.token, got, tc.want)
 		}
 	}
 }
