@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wssgate/wssgate/internal/procfs"
 )
 
 // procRoot is where the proc filesystem is mounted.
@@ -72,22 +74,11 @@ func heapBytes() uint64 {
 // parseVmRSS returns the VmRSS line of /proc/PID/status in bytes, or 0
 // when there is none (a kernel thread) or it cannot be read.
 func parseVmRSS(s string) uint64 {
-	for line := range strings.Lines(s) {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0
-		}
-		kb, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			return 0
-		}
-		return kb * 1024
+	n, err := procfs.VmRSS(s)
+	if err != nil {
+		return 0
 	}
-	return 0
+	return uint64(n)
 }
 
 // parseLoadAvg returns the three load averages at the start of

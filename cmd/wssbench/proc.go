@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wssgate/wssgate/internal/procfs"
 )
 
 // procRoot is where the proc filesystem is mounted.
@@ -64,26 +66,6 @@ func parseStat(s string) (procStat, error) {
 	return st, nil
 }
 
-// parseVmRSS returns the VmRSS line of /proc/PID/status in bytes.
-func parseVmRSS(s string) (int64, error) {
-	for line := range strings.Lines(s) {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("proc: status: VmRSS %q: want \"N kB\"", strings.TrimSpace(rest))
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("proc: status: VmRSS: %w", err)
-		}
-		return kb * 1024, nil
-	}
-	return 0, errors.New("proc: status: no VmRSS (a kernel thread or a zombie)")
-}
-
 // parseSchedRuntime returns the first field of /proc/PID/task/TID/schedstat:
 // the nanoseconds the thread has spent on a CPU.
 func parseSchedRuntime(s string) (time.Duration, error) {
@@ -113,7 +95,7 @@ func readRSS(pid int) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("proc: %w", err)
 	}
-	return parseVmRSS(string(b))
+	return procfs.VmRSS(string(b))
 }
 
 // readCPU returns the CPU time pid has used. It sums the nanosecond

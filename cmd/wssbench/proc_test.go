@@ -49,21 +49,6 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
-func TestParseVmRSS(t *testing.T) {
-	got, err := parseVmRSS(sampleStatus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := int64(6848 * 1024); got != want {
-		t.Errorf("got %d, want %d", got, want)
-	}
-	for _, bad := range []string{"Name:\tkthreadd\n", "VmRSS:\t 12 MB\n", "VmRSS:\t x kB\n"} {
-		if _, err := parseVmRSS(bad); err == nil {
-			t.Errorf("parseVmRSS(%q): got no error", bad)
-		}
-	}
-}
-
 func TestParseSchedRuntime(t *testing.T) {
 	got, err := parseSchedRuntime("371076020 216074 28\n")
 	if err != nil {

@@ -95,6 +95,19 @@ func (t *target) signal(ctx context.Context, sig syscall.Signal) (int, error) {
 	return pid, nil
 }
 
+// signalNoting notes the server's status (when the admin listener is
+// on), then sends it sig: the command then waits for the status to move
+// on from what it noted.
+func (t *target) signalNoting(ctx context.Context, sig syscall.Signal) (before status.Snapshot, pid int, err error) {
+	if t.adminAddr != "" {
+		if before, err = t.snapshot(ctx); err != nil {
+			return before, 0, err
+		}
+	}
+	pid, err = t.signal(ctx, sig)
+	return before, pid, err
+}
+
 // cmdStatus prints the server's status table, or its JSON with -json.
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
@@ -141,16 +154,7 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var before status.Reload
-	if t.adminAddr != "" {
-		s, err := t.snapshot(ctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "wssgate reload: %v\n", err)
-			return exitFail
-		}
-		before = s.Reload
-	}
-	pid, err := t.signal(ctx, syscall.SIGHUP)
+	before, pid, err := t.signalNoting(ctx, syscall.SIGHUP)
 	if err != nil {
 		fmt.Fprintf(stderr, "wssgate reload: %v\n", err)
 		return exitFail
@@ -161,7 +165,7 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	for {
 		s, err := t.snapshot(ctx)
-		if err == nil && s.Reload.Attempts > before.Attempts {
+		if err == nil && s.Reload.Attempts > before.Reload.Attempts {
 			if s.Reload.Failed {
 				for _, p := range s.Reload.Problems {
 					fmt.Fprintln(stderr, p)
@@ -190,16 +194,7 @@ func cmdUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second) // tableflip gives a new process a minute
 	defer cancel()
-	var before status.Upgrade
-	if t.adminAddr != "" {
-		s, err := t.snapshot(ctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "wssgate upgrade: %v\n", err)
-			return exitFail
-		}
-		before = s.Upgrade
-	}
-	pid, err := t.signal(ctx, syscall.SIGUSR2)
+	before, pid, err := t.signalNoting(ctx, syscall.SIGUSR2)
 	if err != nil {
 		fmt.Fprintf(stderr, "wssgate upgrade: %v\n", err)
 		return exitFail
@@ -211,7 +206,7 @@ func cmdUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		if t.adminAddr != "" {
 			if s, err := t.snapshot(ctx); err == nil {
-				if s.Process.PID == pid && s.Upgrade.Attempts > before.Attempts && !s.Upgrade.InProgress && s.Upgrade.Error != "" {
+				if s.Process.PID == pid && s.Upgrade.Attempts > before.Upgrade.Attempts && !s.Upgrade.InProgress && s.Upgrade.Error != "" {
 					fmt.Fprintf(stderr, "wssgate upgrade: %s; pid %d goes on serving\n", s.Upgrade.Error, pid)
 					return exitFail
 				}

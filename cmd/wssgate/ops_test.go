@@ -374,10 +374,35 @@ func (e *echoClient) roundTrip(t *testing.T, msg string) {
 	}
 }
 
-// run sends until ctx ends, one message per 1/opsEchoRate with a random
-// start, reading each echo before the next send would be due.
+// run sends a numbered message every 1/opsEchoRate until ctx ends,
+// reading each echo before the next send is due.
 func (e *echoClient) run(ctx context.Context, errs *errorList) {
-	tick := time.NewTicker(time.Second / opsEchoRate)
+	every(ctx, time.Second/opsEchoRate, func() bool {
+		e.sent++
+		msg := strconv.FormatInt(e.sent, 10)
+		_ = e.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := e.c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			errs.add("echo client: send %s: %v", msg, err)
+			return false
+		}
+		_ = e.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, got, err := e.c.ReadMessage()
+		if err != nil {
+			errs.add("echo client: waiting for %s: %v", msg, err)
+			return false
+		}
+		if string(got) != msg {
+			errs.add("echo client: got %q, want %q", got, msg)
+			return false
+		}
+		e.received++
+		return true
+	})
+}
+
+// every calls step every d until ctx ends or step returns false.
+func every(ctx context.Context, d time.Duration, step func() bool) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
@@ -385,24 +410,9 @@ func (e *echoClient) run(ctx context.Context, errs *errorList) {
 			return
 		case <-tick.C:
 		}
-		e.sent++
-		msg := strconv.FormatInt(e.sent, 10)
-		_ = e.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if err := e.c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-			errs.add("echo client: send %s: %v", msg, err)
+		if !step() {
 			return
 		}
-		_ = e.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		_, got, err := e.c.ReadMessage()
-		if err != nil {
-			errs.add("echo client: waiting for %s: %v", msg, err)
-			return
-		}
-		if string(got) != msg {
-			errs.add("echo client: got %q, want %q", got, msg)
-			return
-		}
-		e.received++
 	}
 }
 
@@ -538,21 +548,15 @@ func (c *chatClient) waitChats(t *testing.T, all []*chatClient) {
 
 // run says a numbered line at opsChatRate until ctx ends.
 func (c *chatClient) run(ctx context.Context, errs *errorList) {
-	tick := time.NewTicker(time.Second / opsChatRate)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, time.Second/opsChatRate, func() bool {
 		_ = c.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if err := c.c.WriteMessage(websocket.TextMessage, []byte(strconv.Itoa(c.said+1))); err != nil {
 			errs.add("chat client %s: say: %v", c.id, err)
-			return
+			return false
 		}
 		c.said++
-	}
+		return true
+	})
 }
 
 func (c *chatClient) close() {
@@ -563,14 +567,7 @@ func (c *chatClient) close() {
 // push broadcasts "push <n>" through the push API every opsPushEvery
 // until ctx ends, counting in n the broadcasts the API accepted.
 func push(ctx context.Context, api string, n *atomic.Int64, errs *errorList) {
-	tick := time.NewTicker(opsPushEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, opsPushEvery, func() bool {
 		body := fmt.Sprintf(`{"data":"push %d"}`, n.Load()+1)
 		req, _ := http.NewRequest("POST", api+"/api/sendToAll", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer ops-secret")
@@ -578,16 +575,17 @@ func push(ctx context.Context, api string, n *atomic.Int64, errs *errorList) {
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			errs.add("push API: %v", err)
-			return
+			return false
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			errs.add("push API: %s", resp.Status)
-			return
+			return false
 		}
 		n.Add(1)
-	}
+		return true
+	})
 }
 
 // get fetches path over a new TLS connection and checks the status.
