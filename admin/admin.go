@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wssgate/wssgate/internal/bearer"
+	"github.com/wssgate/wssgate/internal/httpserve"
 	"github.com/wssgate/wssgate/status"
 )
 
@@ -219,21 +220,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer wg.Wait()
 	defer stopRun()
 
-	stopped := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(stopped)
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
-		}
-	})
-	err := srv.Serve(ln)
-	if !stop() {
-		<-stopped // ctx ended: wait for Shutdown
-		return nil
+	if err := httpserve.Serve(ctx, srv, ln, shutdownGrace); err != nil {
+		return fmt.Errorf("admin: serve: %w", err)
 	}
-	return fmt.Errorf("admin: serve: %w", err)
+	return nil
 }
 
 // current returns a snapshot with its time set.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wssgate/wssgate/gateway"
 	"github.com/wssgate/wssgate/internal/bearer"
+	"github.com/wssgate/wssgate/internal/httpserve"
 )
 
 // Options configure a Server.
@@ -131,19 +132,5 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
 	}
-	stopped := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(stopped)
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
-		}
-	})
-	err := srv.Serve(ln)
-	if !stop() {
-		<-stopped // ctx ended: wait for Shutdown
-		return nil
-	}
-	return err
+	return httpserve.Serve(ctx, srv, ln, shutdownGrace)
 }
