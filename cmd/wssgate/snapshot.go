@@ -27,8 +27,8 @@ func (s *server) snapshot() status.Snapshot {
 	u.mu.Unlock()
 
 	for _, sock := range s.sockets.list() {
-		st := &sock.stats
-		snap.Listeners = append(snap.Listeners, status.Listener{Name: sock.name, Addr: sock.ln.Addr().String(),
+		st := sock.stats
+		snap.Listeners = append(snap.Listeners, status.Listener{Name: sock.name, Addr: sock.bound.String(),
 			Conns: st.active.Load(), Total: st.total.Load(), BytesIn: st.bytesIn.Load(), BytesOut: st.bytesOut.Load()})
 	}
 	slices.SortFunc(snap.Listeners, func(a, b status.Listener) int {

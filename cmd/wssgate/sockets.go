@@ -170,13 +170,20 @@ func (ss *sockets) closeAll() {
 	ss.systemd = nil
 }
 
-// list returns the open sockets.
-func (ss *sockets) list() []*socket {
+// socketInfo is what status shows of a socket.
+type socketInfo struct {
+	name  string
+	bound net.Addr
+	stats *socketStats
+}
+
+// list describes the open sockets.
+func (ss *sockets) list() []socketInfo {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	out := make([]*socket, 0, len(ss.open))
+	out := make([]socketInfo, 0, len(ss.open))
 	for _, s := range ss.open {
-		out = append(out, s)
+		out = append(out, socketInfo{name: s.name, bound: s.ln.Addr(), stats: &s.stats})
 	}
 	return out
 }
