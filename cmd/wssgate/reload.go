@@ -33,6 +33,7 @@ type reloadState struct {
 func (s *server) reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	began := time.Now()
 	err := s.reloadLocked()
 	r := &s.reloads
 	r.mu.Lock()
@@ -41,7 +42,7 @@ func (s *server) reload() error {
 	r.time, r.ok, r.problems = time.Now(), err == nil, nil
 	if err == nil {
 		r.generation++
-		s.log.Info("configuration reloaded", "generation", r.generation)
+		s.log.Info("configuration reloaded", "generation", r.generation, "took", time.Since(began).Round(time.Microsecond))
 		notifySystemd(s.log, "READY=1")
 	}
 	for _, e := range config.Errors(err) {
