@@ -111,12 +111,40 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 // Options are not reloadable: the gateway, chat page, loggers and clock
 // stay those given to New.
 func (p *Proxy) Reload(cfg *config.Config) error {
-	p.reloadMu.Lock()
-	defer p.reloadMu.Unlock()
-	t, err := p.build(cfg)
+	pr, err := p.Prepare(cfg)
 	if err != nil {
 		return err
 	}
+	pr.Commit()
+	return nil
+}
+
+// Prepared is a configuration [Proxy.Prepare] has built and checked,
+// not serving yet.
+type Prepared struct {
+	p *Proxy
+	t *table
+}
+
+// Prepare builds the routing table for cfg and returns it unapplied,
+// with the errors [Proxy.Reload] would return. A caller that applies
+// several parts together (routes and certificates) prepares them all
+// before it commits any: a Prepared that is never committed changes
+// nothing.
+func (p *Proxy) Prepare(cfg *config.Config) (*Prepared, error) {
+	t, err := p.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{p: p, t: t}, nil
+}
+
+// Commit makes the prepared table the one new requests are routed by,
+// as [Proxy.Reload] does. Commit it once.
+func (pr *Prepared) Commit() {
+	p, t := pr.p, pr.t
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
 	t.refs.Store(1)
 	// Under the ledger's lock, so that Stats sees the table and its
 	// counters together.
@@ -126,7 +154,6 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	p.ledger.mu.Unlock()
 	old.closeIdle()
 	p.unref(old)
-	return nil
 }
 
 // loadTable returns the current table with a reference taken for one

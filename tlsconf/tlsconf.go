@@ -156,28 +156,44 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 // client: Reload then returns an error wrapping [ErrRestartRequired] and
 // changes nothing.
 func (m *Manager) Reload(cfg *config.Config) error {
+	commit, err := m.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	commit()
+	return nil
+}
+
+// Prepare loads every certificate of cfg, with the checks and errors of
+// [Manager.Reload], and returns the function that starts serving them.
+// Until it is called nothing changes, so that a caller can check other
+// parts of a configuration before it applies any.
+func (m *Manager) Prepare(cfg *config.Config) (commit func(), err error) {
 	if cfg == nil {
-		return errors.New("tlsconf: nil config")
+		return nil, errors.New("tlsconf: nil config")
 	}
 	minVer, _, err := parseMinVersion(cfg.TLS.MinVersion)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if minVer != m.minVersion {
-		return fmt.Errorf("tlsconf: tls.min_version changed from %q to %q: %w", m.minVersion, minVer, ErrRestartRequired)
+		return nil, fmt.Errorf("tlsconf: tls.min_version changed from %q to %q: %w", m.minVersion, minVer, ErrRestartRequired)
 	}
 	if err := m.sameACME(cfg); err != nil {
-		return err
+		return nil, err
 	}
 	m.reload.Lock()
-	defer m.reload.Unlock()
 	t, err := m.build(cfg)
+	m.reload.Unlock()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.state.Store(t)
-	m.log.Info("certificates reloaded", "sites", len(t.sites))
-	return nil
+	return func() {
+		m.reload.Lock()
+		defer m.reload.Unlock()
+		m.state.Store(t)
+		m.log.Info("certificates reloaded", "sites", len(t.sites))
+	}, nil
 }
 
 // Certificates describes every certificate the sites serve, in site

@@ -67,20 +67,30 @@ func (t *target) snapshot(ctx context.Context) (status.Snapshot, error) {
 	return admin.Fetch(ctx, t.adminAddr, t.token)
 }
 
-// pid returns the running server's PID: from the PID file when there is
-// one, else from its admin listener.
+// pid returns the running server's PID: from the PID file, else from
+// its admin listener. Both come from the file the command reads, which a
+// reload may be about to change: either one that still finds the server
+// will do.
 func (t *target) pid(ctx context.Context) (int, error) {
-	if t.pidFile != "" {
-		return readPIDFile(t.pidFile)
-	}
-	if t.adminAddr == "" {
+	if t.pidFile == "" && t.adminAddr == "" {
 		return 0, errors.New("neither pid_file nor admin.listen is set: there is no way to find the server (use -pid FILE)")
 	}
-	s, err := t.snapshot(ctx)
-	if err != nil {
-		return 0, err
+	var errs []error
+	if t.pidFile != "" {
+		pid, err := readPIDFile(t.pidFile)
+		if err == nil {
+			return pid, nil
+		}
+		errs = append(errs, err)
 	}
-	return s.Process.PID, nil
+	if t.adminAddr != "" {
+		s, err := t.snapshot(ctx)
+		if err == nil {
+			return s.Process.PID, nil
+		}
+		errs = append(errs, err)
+	}
+	return 0, fmt.Errorf("cannot find the server (if this reload changes pid_file and the admin address or token together, send SIGHUP yourself): %w", errors.Join(errs...))
 }
 
 // signal sends sig to the server and returns its PID.
@@ -93,19 +103,6 @@ func (t *target) signal(ctx context.Context, sig syscall.Signal) (int, error) {
 		return 0, fmt.Errorf("signal %d: %w", pid, err)
 	}
 	return pid, nil
-}
-
-// signalNoting notes the server's status (when the admin listener is
-// on), then sends it sig: the command then waits for the status to move
-// on from what it noted.
-func (t *target) signalNoting(ctx context.Context, sig syscall.Signal) (before status.Snapshot, pid int, err error) {
-	if t.adminAddr != "" {
-		if before, err = t.snapshot(ctx); err != nil {
-			return before, 0, err
-		}
-	}
-	pid, err = t.signal(ctx, sig)
-	return before, pid, err
 }
 
 // cmdStatus prints the server's status table, or its JSON with -json.
@@ -154,7 +151,8 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	before, pid, err := t.signalNoting(ctx, syscall.SIGHUP)
+	sent := time.Now()
+	pid, err := t.signal(ctx, syscall.SIGHUP)
 	if err != nil {
 		fmt.Fprintf(stderr, "wssgate reload: %v\n", err)
 		return exitFail
@@ -163,9 +161,14 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "sent SIGHUP to %d; its log says whether the reload applied (admin.listen is off)\n", pid)
 		return exitOK
 	}
+	// The verdict: the first reload the server ended after the signal.
+	// Its admin listener may be the new one by then, which is the one
+	// this file names.
+	var lastErr error
 	for {
 		s, err := t.snapshot(ctx)
-		if err == nil && s.Reload.Attempts > before.Reload.Attempts {
+		lastErr = err
+		if err == nil && !s.Reload.Time.Before(sent) {
 			if s.Reload.Failed {
 				for _, p := range s.Reload.Problems {
 					fmt.Fprintln(stderr, p)
@@ -177,7 +180,7 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitOK
 		}
 		if !sleepCtx(ctx, 50*time.Millisecond) {
-			fmt.Fprintf(stderr, "wssgate reload: no answer from the server (pid %d) in time: %v\n", pid, ctx.Err())
+			fmt.Fprintf(stderr, "wssgate reload: sent SIGHUP to %d, but read no verdict in time (%v; last: %v); see its log\n", pid, ctx.Err(), lastErr)
 			return exitFail
 		}
 	}
@@ -192,9 +195,13 @@ func cmdUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if t == nil {
 		return code
 	}
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second) // tableflip gives a new process a minute
+	ctx, cancel := context.WithTimeout(ctx, upgradeTimeout+30*time.Second)
 	defer cancel()
-	before, pid, err := t.signalNoting(ctx, syscall.SIGUSR2)
+	var before status.Upgrade
+	if s, err := t.snapshot(ctx); err == nil {
+		before = s.Upgrade
+	}
+	pid, err := t.signal(ctx, syscall.SIGUSR2)
 	if err != nil {
 		fmt.Fprintf(stderr, "wssgate upgrade: %v\n", err)
 		return exitFail
@@ -206,11 +213,11 @@ func cmdUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		if t.adminAddr != "" {
 			if s, err := t.snapshot(ctx); err == nil {
-				if s.Process.PID == pid && s.Upgrade.Attempts > before.Upgrade.Attempts && !s.Upgrade.InProgress && s.Upgrade.Error != "" {
+				if s.Process.PID == pid && s.Upgrade.Attempts > before.Attempts && !s.Upgrade.InProgress && s.Upgrade.Error != "" {
 					fmt.Fprintf(stderr, "wssgate upgrade: %s; pid %d goes on serving\n", s.Upgrade.Error, pid)
 					return exitFail
 				}
-				if now == 0 {
+				if now == 0 || now == pid {
 					now = s.Process.PID
 				}
 			}
@@ -220,7 +227,11 @@ func cmdUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitOK
 		}
 		if !sleepCtx(ctx, 100*time.Millisecond) {
-			fmt.Fprintf(stderr, "wssgate upgrade: no new process in time (%v); pid %d goes on serving\n", ctx.Err(), pid)
+			state := "goes on serving"
+			if syscall.Kill(pid, 0) != nil {
+				state = "has exited: nothing may be serving, check the log"
+			}
+			fmt.Fprintf(stderr, "wssgate upgrade: no new process in time (%v); pid %d %s\n", ctx.Err(), pid, state)
 			return exitFail
 		}
 	}

@@ -919,3 +919,109 @@ sites:
 		t.Fatal("still running 15 s after SIGTERM")
 	}
 }
+
+// TestProcessUpgradeAfterReloads runs the real binary through reloads
+// that drop an address and add it back, move the admin listener and
+// change its token, and one refused reload that adds a listener; then an
+// upgrade. Every address the configuration has must serve from the new
+// process, and the one the refused reload tried to add must not.
+func TestProcessUpgradeAfterReloads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	bin := copyBinary(t, dir)
+	ctlBin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	https, text, extra := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	admin1, admin2 := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	cfgText := func(text, admin, token, http, minVersion string) string {
+		s := fmt.Sprintf(`listen: { https: %q, http: %q }
+admin: { listen: %q, token: %q }
+tls: { min_version: %q }
+pid_file: %s
+gateway:
+  node: "127.0.0.1:0"
+`, https, http, admin, token, minVersion, filepath.Join(dir, "wssgate.pid"))
+		if text != "" {
+			s += fmt.Sprintf("  text_listen: %q\n", text)
+		}
+		return s + `sites:
+  - hosts: [localhost]
+    tls: { internal: true }
+    routes:
+      - { path: /wss, gateway: true }
+`
+	}
+	p := startBinary(t, bin, dir, cfgText(text, admin1, "t1", "", "1.2"))
+	cfgPath := filepath.Join(dir, "config.yaml")
+	ctl := func(wantCode int, cfg string, args ...string) string {
+		t.Helper()
+		writeFile(t, dir, "config.yaml", cfg)
+		out, err := exec.Command(ctlBin, append(args, "-config", cfgPath)...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != wantCode {
+			t.Fatalf("wssgate %s: exit %d, want %d\n%s", args[0], code, wantCode, out)
+		}
+		return string(out)
+	}
+	refused := func(addr string) bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}
+
+	ctl(0, cfgText("", admin1, "t1", "", "1.2"), "reload") // drop the text protocol
+	if !refused(text) {
+		t.Fatal("a dropped address still accepts")
+	}
+	ctl(0, cfgText(text, admin1, "t1", "", "1.2"), "reload") // and add it back
+	ctl(0, cfgText(text, admin2, "t2", "", "1.2"), "reload") // the admin listener moves, with a new token: found by pid_file
+	if !refused(admin1) {
+		t.Error("the old admin address still accepts")
+	}
+	out := ctl(1, cfgText(text, admin2, "t2", extra, "1.3"), "reload") // refused: min_version needs an upgrade
+	if !strings.Contains(out, "config.yaml:3: tls.min_version: changed") {
+		t.Errorf("refused reload says:\n%s", out)
+	}
+	if !refused(extra) {
+		t.Fatal("the refused reload's new address accepts")
+	}
+
+	out = ctl(0, cfgText(text, admin2, "t2", "", "1.2"), "upgrade")
+	m := regexp.MustCompile(`pid (\d+) serves`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("upgrade output: %s", out)
+	}
+	newPID, _ := strconv.Atoi(m[1])
+	t.Cleanup(func() { _ = syscall.Kill(newPID, syscall.SIGKILL) }) // only if the test failed before stopping it
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("old process: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("old process, with no connection to drain, still running")
+	}
+	tp := testutil.DialText(t, text)
+	if got := tp.Read(); !strings.HasPrefix(got, "Hello ") {
+		t.Errorf("text protocol after the upgrade: %q", got)
+	}
+	tp.Close()
+	if refused(https) || !refused(extra) || !refused(admin1) {
+		t.Errorf("after the upgrade: https refused %v, refused reload's address refused %v, old admin refused %v", refused(https), refused(extra), refused(admin1))
+	}
+	if got := bearerGet(t, "http://"+admin2+"/healthz", "t2"); got != http.StatusOK {
+		t.Errorf("admin after the upgrade: %d", got)
+	}
+	ctl(0, cfgText(text, admin2, "t2", "", "1.2"), "stop")
+}

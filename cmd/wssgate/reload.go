@@ -55,6 +55,9 @@ func (s *server) reloadLocked() error {
 	if s.draining.Load() {
 		return errors.New("reload refused: the server is stopping, or draining after an upgrade")
 	}
+	if s.upgrading() {
+		return errors.New("reload refused: a new binary is starting (wssgate upgrade); reload it once it serves")
+	}
 	if s.opts.Load == nil {
 		return errors.New("reload: this server was not started from a configuration it can read again")
 	}
@@ -80,19 +83,20 @@ func (s *server) reloadLocked() error {
 			s.sockets.remove(o)
 		}
 	}
-	if err := s.proxy.Reload(cfg); err != nil {
+	routes, err := s.proxy.Prepare(cfg)
+	if err != nil {
 		undo()
 		return positioned(cfg, err)
 	}
-	if err := s.certs.Reload(cfg); err != nil {
+	certs, err := s.certs.Prepare(cfg)
+	if err != nil {
 		undo()
-		if rerr := s.proxy.Reload(old); rerr != nil {
-			s.log.Error("restoring the previous routes failed", "err", rerr)
-		}
 		return positioned(cfg, upgradeHint(err))
 	}
 
 	// Applied from here on; nothing below fails.
+	certs()
+	routes.Commit()
 	keep, names := map[string]bool{}, map[string]bool{}
 	for _, sp := range specs {
 		keep[socketKey(sp.name, sp.addr)], names[sp.name] = true, true
@@ -125,16 +129,54 @@ func (s *server) reloadLocked() error {
 
 // retire stops a front a reload replaced: it accepts no more, and its
 // requests in flight get drain_timeout (at least shutdown_timeout) to
-// finish.
+// finish, or less if the server stops meanwhile.
 func (s *server) retire(f *front, cfg *config.Config) {
 	f.stopping.Store(true)
 	grace := max(cfg.Drain(), cfg.ShutdownTimeout)
-	s.retiring.Go(func() {
+	s.retiring.add(f, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		f.stopFront(ctx)
 	})
 }
+
+// retiring tracks the fronts a reload replaced until they have stopped.
+type retiring struct {
+	mu     sync.Mutex
+	fronts map[*front]bool
+	wg     sync.WaitGroup
+}
+
+// add runs stop for f on a goroutine of its own, keeping f listed until
+// stop returns.
+func (r *retiring) add(f *front, stop func()) {
+	r.mu.Lock()
+	if r.fronts == nil {
+		r.fronts = map[*front]bool{}
+	}
+	r.fronts[f] = true
+	r.mu.Unlock()
+	r.wg.Go(func() {
+		stop()
+		r.mu.Lock()
+		delete(r.fronts, f)
+		r.mu.Unlock()
+	})
+}
+
+// list returns the fronts still stopping.
+func (r *retiring) list() []*front {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*front, 0, len(r.fronts))
+	for f := range r.fronts {
+		out = append(out, f)
+	}
+	return out
+}
+
+// wait waits until every retiring front has stopped.
+func (r *retiring) wait() { r.wg.Wait() }
 
 // upgradeHint tells how to apply the changes a reload cannot.
 func upgradeHint(err error) error {
@@ -146,10 +188,11 @@ func upgradeHint(err error) error {
 
 // restartRequired returns a problem for each changed key that a reload
 // cannot apply without touching open connections or process-wide state:
-// the log format and access log, turning the gateway on or off, and the
-// hub's own settings (heartbeats, queues, node, events), which every
-// connected client was set up with. Listener addresses and the push API
-// secret can change.
+// tls.min_version and ACME settings or hosts (the TLS stack and the ACME
+// client are built once), the log format and access log, turning the
+// gateway on or off, and the hub's own settings (heartbeats, queues,
+// node, events), which every connected client was set up with. Listener
+// addresses and the push API secret can change.
 func restartRequired(old, cfg *config.Config) error {
 	var errs []error
 	add := func(key, what string) {
@@ -158,6 +201,23 @@ func restartRequired(old, cfg *config.Config) error {
 			e.File, e.Line = cfg.Source.File, cfg.Source.Line(key)
 		}
 		errs = append(errs, e)
+	}
+	if old.TLS.MinVersion != cfg.TLS.MinVersion {
+		add("tls.min_version", fmt.Sprintf("changed from %q to %q", old.TLS.MinVersion, cfg.TLS.MinVersion))
+	}
+	if (old.UsesACME() || cfg.UsesACME()) && old.TLS.ACME != cfg.TLS.ACME {
+		for _, key := range changedKeys("tls.acme", old.TLS.ACME, cfg.TLS.ACME) {
+			add(key, "changed")
+		}
+	}
+	had := acmeHosts(old)
+	for i, site := range cfg.Sites {
+		for _, h := range site.Hosts {
+			if site.TLS.ACME && !had[strings.ToLower(h)] {
+				add(fmt.Sprintf("sites[%d].tls.acme", i), fmt.Sprintf("host %s is new to ACME", h))
+				break
+			}
+		}
 	}
 	if old.Log.Format != cfg.Log.Format {
 		add("log.format", fmt.Sprintf("changed from %q to %q", old.Log.Format, cfg.Log.Format))
@@ -177,6 +237,19 @@ func restartRequired(old, cfg *config.Config) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// acmeHosts is the set of hosts of cfg's ACME sites, lower-cased.
+func acmeHosts(cfg *config.Config) map[string]bool {
+	hosts := map[string]bool{}
+	for _, site := range cfg.Sites {
+		if site.TLS.ACME {
+			for _, h := range site.Hosts {
+				hosts[strings.ToLower(h)] = true
+			}
+		}
+	}
+	return hosts
 }
 
 // hubSettings is g without the keys a reload applies.

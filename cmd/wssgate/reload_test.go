@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -328,4 +330,115 @@ func bearerGet(t *testing.T, url, token string) int {
 func portOf(addr string) string {
 	_, port, _ := net.SplitHostPort(addr)
 	return ":" + port
+}
+
+// TestReloadAllOrNothing hammers the server with requests while reloads
+// that change the response but carry a certificate that cannot load are
+// refused: no request may ever see the refused configuration.
+func TestReloadAllOrNothing(t *testing.T) {
+	base := `listen: { https: "127.0.0.1:0", http: "" }
+admin: { listen: "" }
+sites:
+  - hosts: [localhost]
+    tls: { internal: true }
+    routes:
+      - { path: /, respond: { body: "%s" } }
+`
+	srv, path := startReloadable(t, fmt.Sprintf(base, "one"), serverOptions{})
+	client := srv.testClient(t)
+	url := "https://localhost" + portOf(srv.addr("https")) + "/"
+	refused := fmt.Sprintf(base, "two") + `  - hosts: [broken.example]
+    tls: { cert_file: /nonexistent.pem, key_file: /nonexistent.key }
+    routes: [{ path: /, respond: { body: x } }]
+`
+	var seen sync.Map
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(url)
+				if err != nil {
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				seen.Store(string(b), true)
+			}
+		})
+	}
+	for range 10 {
+		writeFile(t, filepath.Dir(path), "config.yaml", refused)
+		if err := srv.reload(); err == nil {
+			t.Fatal("a reload with a missing certificate applied")
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if _, ok := seen.Load("two"); ok {
+		t.Error("a request was answered by the configuration the reload refused")
+	}
+	if _, ok := seen.Load("one"); !ok {
+		t.Error("no request was answered at all")
+	}
+}
+
+// TestStopCutsReplacedServers checks that a graceful stop gives the
+// servers a reload replaced shutdown_timeout, not the drain_timeout they
+// had: a long response through a replaced server must not hold the
+// process past its stop deadline.
+func TestStopCutsReplacedServers(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 600 {
+			if _, err := io.WriteString(w, "data: x\n\n"); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}))
+	defer slow.Close()
+	cfgText := func(keepalive string) string {
+		return fmt.Sprintf(`listen: { https: "127.0.0.1:0", http: "" }
+admin: { listen: "" }
+shutdown_timeout: 1s
+drain_timeout: 1m
+limits: { keepalive_timeout: %s }
+sites:
+  - hosts: [localhost]
+    tls: { internal: true }
+    routes:
+      - { path: /, upstreams: ["http://%s"] }
+`, keepalive, slow.Listener.Addr())
+	}
+	path := writeFile(t, t.TempDir(), "config.yaml", cfgText("75s"))
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, stop := serveConfig(t, cfg, serverOptions{Load: func() (*config.Config, error) { return config.Load(path) }})
+	client := srv.testClient(t)
+	client.Timeout = 0
+	resp, err := client.Get("https://localhost" + portOf(srv.addr("https")) + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	go io.Copy(io.Discard, resp.Body)
+	writeFile(t, filepath.Dir(path), "config.yaml", cfgText("70s")) // new limits: the https server is replaced
+	if err := srv.reload(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second): // shutdown_timeout is 1s; drain_timeout 1m
+		t.Fatal("stop waited for the replaced server's drain_timeout")
+	}
 }

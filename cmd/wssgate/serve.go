@@ -87,9 +87,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sig)
 	upg, systemd := processSockets(log)
-	if upg != nil {
-		defer upg.Stop()
-	}
 	srv, err := start(cfg, serverOptions{Logger: log, Level: level, AccessLog: access.logger, ReopenLogs: access.reopen,
 		Signals: sig, Load: load, Upgrader: upg, Systemd: systemd})
 	if err != nil {
@@ -147,13 +144,15 @@ type serverOptions struct {
 	CertWatch, ACMEPoll time.Duration
 }
 
-// upgrader is what a binary upgrade needs of tableflip.Upgrader.
+// upgrader opens the process's sockets and carries out binary
+// upgrades; *handoff is the one wssgate uses.
 type upgrader interface {
 	listenSource
+	// Ready tells the process that started this one, if any, that this
+	// one serves.
 	Ready() error
-	Upgrade() error
-	Exit() <-chan struct{}
-	Stop()
+	// Upgrade starts the new binary with lns and returns once it serves.
+	Upgrade(lns map[string]net.Listener) error
 }
 
 // server is a running edge: its sockets, TLS, proxy, gateway and the
@@ -173,9 +172,10 @@ type server struct {
 
 	mu       sync.Mutex // serializes reloads and the end of serving
 	fronts   map[string]*front
-	retiring sync.WaitGroup // fronts a reload replaced, finishing their requests
+	retiring retiring // fronts a reload replaced, finishing their requests
 	reloads  reloadState
 	upgrade  upgradeState
+	upgraded chan struct{} // closed when a new process took the sockets over
 }
 
 // start builds TLS, the proxy and the gateway from cfg and opens the
@@ -194,7 +194,7 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 		return nil, positioned(cfg, err)
 	}
 	s := &server{log: log, opts: opts, certs: certs, sockets: newSockets(opts.Upgrader, opts.Systemd),
-		started: time.Now(), fatal: make(chan error, 8), fronts: map[string]*front{}}
+		started: time.Now(), fatal: make(chan error, 8), fronts: map[string]*front{}, upgraded: make(chan struct{})}
 	popts := proxy.Options{Logger: log, AccessLog: opts.AccessLog, ChatPage: chatpage.Handler()}
 	if cfg.UsesGateway() {
 		if s.gateway, err = newGateway(cfg, log); err != nil {
@@ -283,10 +283,6 @@ func (s *server) serve(ctx context.Context) error {
 	if err := s.ready(); err != nil {
 		s.log.Warn("could not report readiness", "err", err)
 	}
-	var upgraded <-chan struct{}
-	if s.opts.Upgrader != nil {
-		upgraded = s.opts.Upgrader.Exit()
-	}
 	var runErr error
 loop:
 	for {
@@ -296,7 +292,7 @@ loop:
 		case err := <-s.fatal:
 			runErr = fmt.Errorf("serve: %w", err)
 			break loop
-		case <-upgraded:
+		case <-s.upgraded:
 			s.drain(ctx)
 			break loop
 		case sig := <-s.opts.Signals:
@@ -334,19 +330,20 @@ func (s *server) onSignal(sig os.Signal) {
 }
 
 // shutdown stops accepting, sends every WebSocket client close 1001 and
-// waits up to shutdown_timeout for them.
+// waits up to shutdown_timeout for them. Servers a reload replaced get
+// the same deadline, however long drain_timeout gave them.
 func (s *server) shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg := s.cfg.Load()
 	s.draining.Store(true)
 	s.log.Info("shutting down", "streams", s.proxy.Streams(), "timeout", cfg.ShutdownTimeout)
-	s.sockets.closeAll()
+	s.sockets.quiesce(time.Second)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, f := range s.fronts {
-		wg.Go(func() { f.stop(sctx) })
+	for _, f := range s.allFronts() {
+		wg.Go(func() { f.stopFront(sctx) })
 	}
 	if s.gateway != nil {
 		wg.Go(func() {
@@ -359,8 +356,19 @@ func (s *server) shutdown() {
 		s.log.Warn("shutdown timeout: closed streams that were still open", "err", err)
 	}
 	wg.Wait()
-	s.retiring.Wait()
+	s.retiring.wait()
+	s.sockets.closeAll()
 	s.removePIDFile(cfg)
+}
+
+// allFronts returns the fronts serving now and those a reload replaced
+// that are still finishing requests. The caller holds s.mu.
+func (s *server) allFronts() []*front {
+	out := s.retiring.list()
+	for _, f := range s.fronts {
+		out = append(out, f)
+	}
+	return out
 }
 
 // announce tells the user what is being served.

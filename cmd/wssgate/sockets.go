@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -12,13 +11,12 @@ import (
 	"time"
 )
 
-// listenSource opens listening sockets. The production source is a
-// tableflip.Upgrader, which hands the sockets it opened to the new
-// process of a binary upgrade and gives that process the ones it
-// inherited; tests use plain net.Listen.
+// listenSource opens listening sockets. The production source is the
+// process's handoff, which gives a process started by an upgrade the
+// sockets its parent handed it; tests use plain net.Listen.
 type listenSource interface {
-	// Listen opens a socket on addr, or returns the one the previous
-	// process handed over under key.
+	// Listen returns the socket the previous process handed over under
+	// key, or opens one on addr.
 	Listen(key, addr string) (net.Listener, error)
 }
 
@@ -44,6 +42,10 @@ func socketKey(name, addr string) string {
 // address opens it. Servers never own a socket: they accept through a
 // view, so that a reload can move a socket to a new server (new limits,
 // new admin token) without a moment in which nobody accepts.
+//
+// Each socket is one descriptor in this process, so closing it frees
+// the address; a binary upgrade hands the new process descriptors of
+// its own (see handoff).
 type sockets struct {
 	src     listenSource
 	systemd []net.Listener // from LISTEN_FDS, not yet claimed
@@ -61,13 +63,23 @@ func newSockets(src listenSource, systemd []net.Listener) *sockets {
 
 // socket is one listening socket. One goroutine accepts on it and hands
 // each connection to whichever view asks next.
+//
+// It ends in two steps. stopAccepting closes the descriptor: no new
+// connection, and the accept goroutine returns once the connection it
+// holds, if any, is handed to a view; a process that stops or hands its
+// sockets to a new one does this first, while its servers still run, so
+// that no connection the kernel gave it is dropped. release then lets go
+// of the views, closing any connection nobody took.
 type socket struct {
 	name, addr string
 	key        string // socketKey
 	ln         net.Listener
 	conns      chan net.Conn
-	closed     chan struct{}
-	closeOnce  sync.Once
+	stopping   chan struct{} // closed by stopAccepting
+	accepting  chan struct{} // closed when the accept goroutine returns
+	gone       chan struct{} // closed by release, or when the socket fails
+	stopOnce   sync.Once
+	goneOnce   sync.Once
 	stats      socketStats
 }
 
@@ -89,21 +101,13 @@ func (ss *sockets) get(name, addr string) (s *socket, opened bool, err error) {
 		return s, false, nil
 	}
 	ln := ss.claimSystemd(addr)
-	if ln != nil {
-		if a, ok := ss.src.(interface {
-			adopt(string, net.Listener) error
-		}); ok {
-			if err := a.adopt(key, ln); err != nil {
-				ln.Close()
-				return nil, false, fmt.Errorf("%s %s: socket from systemd: %w", name, addr, err)
-			}
-		}
-	} else {
+	if ln == nil {
 		if ln, err = ss.src.Listen(key, addr); err != nil {
 			return nil, false, err
 		}
 	}
-	s = &socket{name: name, addr: addr, key: key, ln: ln, conns: make(chan net.Conn), closed: make(chan struct{})}
+	s = &socket{name: name, addr: addr, key: key, ln: ln, conns: make(chan net.Conn),
+		stopping: make(chan struct{}), accepting: make(chan struct{}), gone: make(chan struct{})}
 	ss.open[key] = s
 	go s.accept()
 	return s, true, nil
@@ -141,33 +145,102 @@ func sameAddr(a net.Addr, addr string) bool {
 	return err == nil && ok && want.Unmap() == got.Unmap()
 }
 
-// drop closes the sockets whose keys are not in keep, so that the port
-// stops accepting at once. A socket handed over by an upgrade is also
-// open in the other process, so drop is only for reloads.
+// lookup returns the open socket of the listener name on addr, or nil.
+func (ss *sockets) lookup(name, addr string) *socket {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.open[socketKey(name, addr)]
+}
+
+// addr returns the bound address of the listener name on addr, or nil.
+func (ss *sockets) addr(name, addr string) net.Addr {
+	if s := ss.lookup(name, addr); s != nil {
+		return s.ln.Addr()
+	}
+	return nil
+}
+
+// drop closes the sockets whose keys are not in keep, for a reload:
+// their addresses stop accepting at once.
 func (ss *sockets) drop(keep map[string]bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for key, s := range ss.open {
 		if !keep[key] {
 			delete(ss.open, key)
-			s.shutdown()
+			s.release()
 		}
 	}
 }
 
-// closeAll stops accepting on every socket, for a process that stops or
-// has handed its sockets to a new process (which keeps its copies open).
+// remove closes s, which a failed reload opened.
+func (ss *sockets) remove(s *socket) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.open[s.key] == s {
+		delete(ss.open, s.key)
+	}
+	s.release()
+}
+
+// quiesce stops every socket accepting and waits (up to wait) until
+// each has handed the connection it held to a server: for a process
+// that stops or has handed its sockets to a new process. The servers
+// must still be running.
+func (ss *sockets) quiesce(wait time.Duration) {
+	ss.mu.Lock()
+	open := make([]*socket, 0, len(ss.open))
+	for _, s := range ss.open {
+		s.stopAccepting()
+		open = append(open, s)
+	}
+	ss.mu.Unlock()
+	deadline := time.After(wait)
+	for _, s := range open {
+		select {
+		case <-s.accepting:
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// closeAll releases every socket, and the sockets systemd passed that no
+// listener claimed.
 func (ss *sockets) closeAll() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for key, s := range ss.open {
 		delete(ss.open, key)
-		s.close()
+		s.release()
 	}
+	ss.closeUnclaimedLocked()
+}
+
+// closeUnclaimed closes the sockets systemd passed that no configured
+// address uses: nobody would accept on them.
+func (ss *sockets) closeUnclaimed() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.closeUnclaimedLocked()
+}
+
+func (ss *sockets) closeUnclaimedLocked() {
 	for _, ln := range ss.systemd {
 		ln.Close()
 	}
 	ss.systemd = nil
+}
+
+// listeners returns the open sockets by key, to hand to a new process.
+func (ss *sockets) listeners() map[string]net.Listener {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make(map[string]net.Listener, len(ss.open))
+	for key, s := range ss.open {
+		out[key] = s.ln
+	}
+	return out
 }
 
 // socketInfo is what status shows of a socket.
@@ -189,6 +262,7 @@ func (ss *sockets) list() []socketInfo {
 }
 
 func (s *socket) accept() {
+	defer close(s.accepting)
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -197,7 +271,7 @@ func (s *socket) accept() {
 				continue
 			}
 			select {
-			case <-s.closed:
+			case <-s.stopping:
 				return
 			default:
 			}
@@ -205,7 +279,7 @@ func (s *socket) accept() {
 				sleepBackoff()
 				continue
 			}
-			s.close()
+			s.release() // the socket failed: its servers stop, and the server reports it
 			return
 		}
 		s.stats.active.Add(1)
@@ -213,32 +287,27 @@ func (s *socket) accept() {
 		cc := &countedConn{Conn: c, stats: &s.stats}
 		select {
 		case s.conns <- cc:
-		case <-s.closed:
+		case <-s.gone:
 			cc.Close()
 			return
 		}
 	}
 }
 
-// close stops accepting; connections already accepted are not touched.
-func (s *socket) close() {
-	s.closeOnce.Do(func() {
-		close(s.closed)
+// stopAccepting closes the socket's descriptor; connections already
+// accepted still go to the views.
+func (s *socket) stopAccepting() {
+	s.stopOnce.Do(func() {
+		close(s.stopping)
 		s.ln.Close()
 	})
 }
 
-// shutdown stops the socket listening even where another descriptor of
-// it is open (tableflip keeps one to hand over on an upgrade): without
-// it a dropped port would go on completing TCP handshakes that nobody
-// accepts.
-func (s *socket) shutdown() {
-	if sc, ok := s.ln.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			_ = rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RD) })
-		}
-	}
-	s.close()
+// release stops accepting and ends the views: a connection still
+// waiting for one is closed.
+func (s *socket) release() {
+	s.stopAccepting()
+	s.goneOnce.Do(func() { close(s.gone) })
 }
 
 // view returns a listener that accepts the socket's connections until
@@ -269,7 +338,7 @@ func (v *view) Accept() (net.Conn, error) {
 		}
 	case <-v.done:
 		return nil, net.ErrClosed
-	case <-v.s.closed:
+	case <-v.s.gone:
 		return nil, net.ErrClosed
 	}
 }
@@ -277,7 +346,7 @@ func (v *view) Accept() (net.Conn, error) {
 func (s *socket) redeliver(c net.Conn) {
 	select {
 	case s.conns <- c:
-	case <-s.closed:
+	case <-s.gone:
 		c.Close()
 	}
 }
@@ -327,31 +396,6 @@ func (c *countedConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return c.Conn.Close()
-}
-
-// lookup returns the open socket of the listener name on addr, or nil.
-func (ss *sockets) lookup(name, addr string) *socket {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.open[socketKey(name, addr)]
-}
-
-// addr returns the bound address of the listener name on addr, or nil.
-func (ss *sockets) addr(name, addr string) net.Addr {
-	if s := ss.lookup(name, addr); s != nil {
-		return s.ln.Addr()
-	}
-	return nil
-}
-
-// remove closes s, which this process opened and nobody else has.
-func (ss *sockets) remove(s *socket) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.open[s.key] == s {
-		delete(ss.open, s.key)
-	}
-	s.shutdown()
 }
 
 // isTemporary reports whether an accept error passes: the process or

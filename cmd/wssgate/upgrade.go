@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudflare/tableflip"
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
 
@@ -30,11 +29,10 @@ type upgradeState struct {
 	err        string // "" when the last attempt worked or none was made
 }
 
-// processSockets returns the upgrader that opens the process's sockets
-// (inheriting them from the parent after an upgrade) and the sockets
-// systemd passed by socket activation. Without tableflip (an OS it does
-// not support) there are no upgrades.
-func processSockets(log *slog.Logger) (upgrader, []net.Listener) {
+// processSockets returns the handoff that opens the process's sockets
+// (taking over those its parent handed it, after an upgrade) and the
+// sockets systemd passed by socket activation.
+func processSockets(log *slog.Logger) (*handoff, []net.Listener) {
 	var systemd []net.Listener
 	if os.Getenv("LISTEN_FDS") != "" {
 		lns, err := activation.Listeners() // also unsets LISTEN_*, which a new binary must not see
@@ -47,48 +45,28 @@ func processSockets(log *slog.Logger) (upgrader, []net.Listener) {
 			}
 		}
 	}
-	upg, err := tableflip.New(tableflip.Options{})
+	h, err := newHandoff(log)
 	if err != nil {
-		log.Debug("binary upgrades are off in this process", "err", err)
-		return nil, systemd
+		log.Warn("upgrade: some sockets of the previous process could not be taken over; their addresses are opened anew", "err", err)
 	}
-	return tableflipUpgrader{upg}, systemd
+	return h, systemd
 }
 
-// tableflipUpgrader adapts tableflip.Upgrader to upgrader.
-type tableflipUpgrader struct{ *tableflip.Upgrader }
-
-// Listen returns the socket the previous process handed over under key,
-// or opens one on addr and registers it under key for the next.
-func (u tableflipUpgrader) Listen(key, addr string) (net.Listener, error) {
-	return u.ListenWithCallback("tcp", key, func(network, _ string) (net.Listener, error) {
-		return net.Listen(network, addr)
-	})
-}
-
-// adopt registers a socket-activated listener under its configured
-// address, so that an upgrade hands it on.
-func (u tableflipUpgrader) adopt(key string, ln net.Listener) error {
-	tl, ok := ln.(tableflip.Listener)
-	if !ok {
-		return fmt.Errorf("%T cannot be handed over", ln)
-	}
-	return u.AddListener("tcp", key, tl)
-}
-
-// ready tells the parent of an upgrade, systemd and the PID file that
-// this process serves.
+// ready tells systemd, the PID file and the parent of an upgrade, in
+// that order, that this process serves: systemd must know the new main
+// PID before the parent, told last, drains and exits.
 func (s *server) ready() error {
 	var errs []error
+	if err := writePIDFile(s.cfg.Load().PIDFile); err != nil {
+		errs = append(errs, err)
+	}
+	notifySystemd(s.log, fmt.Sprintf("MAINPID=%d\nREADY=1", os.Getpid()))
 	if u := s.opts.Upgrader; u != nil {
 		if err := u.Ready(); err != nil {
 			errs = append(errs, fmt.Errorf("upgrade: %w", err))
 		}
 	}
-	if err := writePIDFile(s.cfg.Load().PIDFile); err != nil {
-		errs = append(errs, err)
-	}
-	notifySystemd(s.log, fmt.Sprintf("READY=1\nMAINPID=%d", os.Getpid()))
+	s.sockets.closeUnclaimed()
 	return errors.Join(errs...)
 }
 
@@ -101,10 +79,11 @@ func notifySystemd(log *slog.Logger, state string) {
 }
 
 // startUpgrade starts the binary at the same path, with the same
-// arguments, handing it the listening sockets. When the new process is
-// ready, the upgrader's Exit channel closes and serve drains this one.
-// On failure (the new binary or its configuration does not start) this
-// process goes on serving.
+// arguments, handing it the listening sockets. When the new process
+// serves, s.upgraded is closed and serve drains this one. On failure
+// (the new binary or its configuration does not start) this process
+// goes on serving. It runs on serve's goroutine, as reloads do, so the
+// sockets it hands over are those of one configuration.
 func (s *server) startUpgrade() {
 	u := s.opts.Upgrader
 	st := &s.upgrade
@@ -126,19 +105,26 @@ func (s *server) startUpgrade() {
 	st.inProgress = true
 	st.attempts++
 	s.log.Info("upgrading: starting the new binary with the listening sockets", "signal", "SIGUSR2")
+	lns := s.sockets.listeners()
 	go func() {
-		err := u.Upgrade()
+		err := u.Upgrade(lns)
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		st.inProgress, st.time, st.err = false, time.Now(), ""
 		if err != nil {
-			if strings.Contains(err.Error(), "parent hasn't exited") {
-				err = fmt.Errorf("the process this one replaced is still draining (drain_timeout); upgrade again once it has exited: %w", err)
-			}
 			st.err = err.Error()
 			s.log.Error("upgrade failed; this process goes on serving", "err", err)
+			return
 		}
+		close(s.upgraded)
 	}()
+}
+
+// upgrading reports whether a new binary is starting.
+func (s *server) upgrading() bool {
+	s.upgrade.mu.Lock()
+	defer s.upgrade.mu.Unlock()
+	return s.upgrade.inProgress
 }
 
 // drain runs after an upgrade handed the sockets to the new process:
@@ -149,12 +135,8 @@ func (s *server) drain(ctx context.Context) {
 	s.mu.Lock()
 	cfg := s.cfg.Load()
 	s.draining.Store(true)
-	fronts := make([]*front, 0, len(s.fronts))
-	for _, f := range s.fronts {
-		f.stopping.Store(true)
-		fronts = append(fronts, f)
-	}
-	s.sockets.closeAll() // the new process has its own descriptors of them
+	s.sockets.quiesce(time.Second) // the new process has descriptors of its own
+	fronts := s.allFronts()
 	s.mu.Unlock()
 	s.log.Info("upgraded: the new process accepts connections; draining this one",
 		"streams", s.proxy.Streams(), "gateway_clients", s.gatewayClients(), "drain_timeout", cfg.Drain())

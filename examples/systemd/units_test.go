@@ -211,6 +211,7 @@ func TestDirectives(t *testing.T) {
 		{service, "Service.Restart", "on-failure"},
 		{service, "Service.DynamicUser", "yes"},
 		{service, "Service.StateDirectory", "wssgate"},
+		{service, "Service.RuntimeDirectory", "wssgate"},
 		{service, "Service.LogsDirectory", "wssgate"},
 		{service, "Service.ConfigurationDirectory", "wssgate"},
 		{service, "Service.LimitNOFILE", "1048576"},
