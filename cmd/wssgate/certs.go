@@ -1,44 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/wssgate/wssgate/tlsconf"
 )
-
-// notifyReload returns a channel that delivers SIGHUP, which reloads the
-// certificate files. (Reloading the whole configuration is not done yet.)
-func notifyReload() <-chan os.Signal {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGHUP)
-	return c
-}
-
-// reloadOnSignal reloads the certificate files each time sig delivers,
-// until ctx ends. A pair that does not load keeps its old certificate;
-// tlsconf logs why.
-func reloadOnSignal(ctx context.Context, sig <-chan os.Signal, certs *tlsconf.Manager, log *slog.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sig:
-			log.Info("reloading certificate files", "signal", "SIGHUP")
-			if err := certs.ReloadCertificates(); err != nil {
-				log.Warn("some certificate files did not reload; their previous certificates are still served")
-			}
-		}
-	}
-}
 
 // cmdCerts lists every certificate the configuration serves, as it is on
 // disk now: files, the internal CA's certificates and the ACME cache. It
