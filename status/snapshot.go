@@ -75,8 +75,11 @@ type Reload struct {
 	Generation int `json:"generation"`
 	// Attempts counts reloads attempted, successful or not.
 	Attempts int `json:"attempts"`
-	// Time is when the last attempt ended; zero if none was made.
-	Time time.Time `json:"time"`
+	// Began is when the last attempt began, Time when it ended; zero
+	// if none was made. A client that sent SIGHUP at t waits for an
+	// attempt that began after t.
+	Began time.Time `json:"began"`
+	Time  time.Time `json:"time"`
 	// Failed reports that the last attempt failed and the previous
 	// configuration is still serving. False when none was made.
 	Failed bool `json:"failed"`

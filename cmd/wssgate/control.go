@@ -161,14 +161,15 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "sent SIGHUP to %d; its log says whether the reload applied (admin.listen is off)\n", pid)
 		return exitOK
 	}
-	// The verdict: the first reload the server ended after the signal.
+	// The verdict: that of the first reload the server began after the
+	// signal.
 	// Its admin listener may be the new one by then, which is the one
 	// this file names.
 	var lastErr error
 	for {
 		s, err := t.snapshot(ctx)
 		lastErr = err
-		if err == nil && !s.Reload.Time.Before(sent) {
+		if err == nil && !s.Reload.Began.Before(sent) {
 			if s.Reload.Failed {
 				for _, p := range s.Reload.Problems {
 					fmt.Fprintln(stderr, p)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // envHandoff carries, from a process to the binary it starts for an
@@ -36,6 +39,7 @@ const upgradeTimeout = time.Minute
 // leaves a dropped address bound and completing handshakes nobody
 // accepts.
 type handoff struct {
+	exe       string // the binary Upgrade starts; "" is os.Args[0], this process's path
 	log       *slog.Logger
 	inherited map[string]net.Listener // by socket key, not yet claimed
 	ready     *os.File                // to the parent; nil when no upgrade started this process
@@ -109,8 +113,11 @@ func (h *handoff) Ready() error {
 // when the binary cannot start, exits first, or is not ready within
 // upgradeTimeout (it is killed then). The caller goes on serving until
 // Upgrade returns nil.
-func (h *handoff) Upgrade(lns map[string]net.Listener) error {
-	exe := os.Args[0]
+func (h *handoff) Upgrade(ctx context.Context, lns map[string]net.Listener) error {
+	exe := h.exe
+	if exe == "" {
+		exe = os.Args[0]
+	}
 	if !strings.Contains(exe, "/") {
 		p, err := exec.LookPath(exe)
 		if err != nil {
@@ -132,13 +139,9 @@ func (h *handoff) Upgrade(lns map[string]net.Listener) error {
 		}
 	}()
 	for _, key := range keys {
-		fl, ok := lns[key].(interface{ File() (*os.File, error) })
-		if !ok {
-			return fmt.Errorf("socket %s (%T) cannot be handed over", key, lns[key])
-		}
-		f, err := fl.File() // a duplicate descriptor, closed once the child has its own
+		f, err := dupSocket(key, lns[key]) // closed once the child has its own
 		if err != nil {
-			return fmt.Errorf("socket %s: %w", key, err)
+			return err
 		}
 		files = append(files, f)
 	}
@@ -182,5 +185,33 @@ func (h *handoff) Upgrade(lns map[string]net.Listener) error {
 	case <-timer.C:
 		cmd.Process.Kill() // the process this one started
 		return fmt.Errorf("new process %d did not serve within %s; killed it", pid, upgradeTimeout)
+	case <-ctx.Done(): // this process stops: so does the one it was starting
+		cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("new process %d stopped with this one: %w", pid, ctx.Err())
 	}
+}
+
+// dupSocket returns a new descriptor of ln's socket, close-on-exec, for
+// the new process. Not (*net.TCPListener).File: exec would put that
+// descriptor, and with it the socket this process still accepts on, in
+// blocking mode, and closing a blocking listener waits for a
+// connection.
+func dupSocket(key string, ln net.Listener) (*os.File, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("socket %s (%T) cannot be handed over", key, ln)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("socket %s: %w", key, err)
+	}
+	dup, derr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, fmt.Errorf("socket %s: %w", key, err)
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("socket %s: dup: %w", key, derr)
+	}
+	return os.NewFile(uintptr(dup), key), nil // non-blocking, and left so by exec
 }

@@ -19,7 +19,8 @@ type reloadState struct {
 	mu         sync.Mutex
 	generation int       // successful reloads
 	attempts   int       // reloads tried
-	time       time.Time // of the last attempt
+	began      time.Time // when the last attempt began
+	time       time.Time // when it ended
 	ok         bool      // whether the last attempt applied
 	problems   []string  // why the last attempt did not
 }
@@ -39,7 +40,7 @@ func (s *server) reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.attempts++
-	r.time, r.ok, r.problems = time.Now(), err == nil, nil
+	r.began, r.time, r.ok, r.problems = began, time.Now(), err == nil, nil
 	if err == nil {
 		r.generation++
 		s.log.Info("configuration reloaded", "generation", r.generation, "took", time.Since(began).Round(time.Microsecond))

@@ -151,8 +151,9 @@ type upgrader interface {
 	// Ready tells the process that started this one, if any, that this
 	// one serves.
 	Ready() error
-	// Upgrade starts the new binary with lns and returns once it serves.
-	Upgrade(lns map[string]net.Listener) error
+	// Upgrade starts the new binary with lns and returns once it
+	// serves; it stops the new binary when ctx ends first.
+	Upgrade(ctx context.Context, lns map[string]net.Listener) error
 }
 
 // server is a running edge: its sockets, TLS, proxy, gateway and the
@@ -176,6 +177,11 @@ type server struct {
 	reloads  reloadState
 	upgrade  upgradeState
 	upgraded chan struct{} // closed when a new process took the sockets over
+	// upgradeCtx ends when this process stops, and with it a new binary
+	// still starting; upgrades is the goroutine waiting for one.
+	upgradeCtx    context.Context
+	cancelUpgrade context.CancelFunc
+	upgrades      sync.WaitGroup
 }
 
 // start builds TLS, the proxy and the gateway from cfg and opens the
@@ -195,6 +201,8 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 	}
 	s := &server{log: log, opts: opts, certs: certs, sockets: newSockets(opts.Upgrader, opts.Systemd),
 		started: time.Now(), fatal: make(chan error, 8), fronts: map[string]*front{}, upgraded: make(chan struct{})}
+	s.upgradeCtx, s.cancelUpgrade = context.WithCancel(context.Background())
+	s.sockets.failed = s.socketFailed
 	popts := proxy.Options{Logger: log, AccessLog: opts.AccessLog, ChatPage: chatpage.Handler()}
 	if cfg.UsesGateway() {
 		if s.gateway, err = newGateway(cfg, log); err != nil {
@@ -333,6 +341,8 @@ func (s *server) onSignal(sig os.Signal) {
 // waits up to shutdown_timeout for them. Servers a reload replaced get
 // the same deadline, however long drain_timeout gave them.
 func (s *server) shutdown() {
+	s.cancelUpgrade() // a new binary still starting stops too
+	s.upgrades.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg := s.cfg.Load()
@@ -359,6 +369,15 @@ func (s *server) shutdown() {
 	s.retiring.wait()
 	s.sockets.closeAll()
 	s.removePIDFile(cfg)
+}
+
+// socketFailed stops the server when a socket fails for good: a
+// listener that accepts nothing any more must not go unnoticed.
+func (s *server) socketFailed(name, addr string, err error) {
+	select {
+	case s.fatal <- fmt.Errorf("%s %s: accept: %w", listenKey(name), addr, err):
+	default:
+	}
 }
 
 // allFronts returns the fronts serving now and those a reload replaced

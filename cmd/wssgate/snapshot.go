@@ -18,7 +18,7 @@ func (s *server) snapshot() status.Snapshot {
 
 	r := &s.reloads
 	r.mu.Lock()
-	snap.Reload = status.Reload{Generation: r.generation, Attempts: r.attempts, Time: r.time,
+	snap.Reload = status.Reload{Generation: r.generation, Attempts: r.attempts, Began: r.began, Time: r.time,
 		Failed: r.attempts > 0 && !r.ok, Problems: slices.Clone(r.problems)}
 	r.mu.Unlock()
 	u := &s.upgrade

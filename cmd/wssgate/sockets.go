@@ -49,6 +49,9 @@ func socketKey(name, addr string) string {
 type sockets struct {
 	src     listenSource
 	systemd []net.Listener // from LISTEN_FDS, not yet claimed
+	// failed is told when a socket's accept fails for good; nil ignores
+	// it. Set it before the first get.
+	failed func(name, addr string, err error)
 
 	mu   sync.Mutex
 	open map[string]*socket // by socketKey
@@ -109,7 +112,7 @@ func (ss *sockets) get(name, addr string) (s *socket, opened bool, err error) {
 	s = &socket{name: name, addr: addr, key: key, ln: ln, conns: make(chan net.Conn),
 		stopping: make(chan struct{}), accepting: make(chan struct{}), gone: make(chan struct{})}
 	ss.open[key] = s
-	go s.accept()
+	go s.accept(ss.failed)
 	return s, true, nil
 }
 
@@ -164,12 +167,16 @@ func (ss *sockets) addr(name, addr string) net.Addr {
 // their addresses stop accepting at once.
 func (ss *sockets) drop(keep map[string]bool) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
+	var gone []*socket
 	for key, s := range ss.open {
 		if !keep[key] {
 			delete(ss.open, key)
-			s.release()
+			gone = append(gone, s)
 		}
+	}
+	ss.mu.Unlock()
+	for _, s := range gone {
+		s.release()
 	}
 }
 
@@ -191,10 +198,12 @@ func (ss *sockets) quiesce(wait time.Duration) {
 	ss.mu.Lock()
 	open := make([]*socket, 0, len(ss.open))
 	for _, s := range ss.open {
-		s.stopAccepting()
 		open = append(open, s)
 	}
 	ss.mu.Unlock()
+	for _, s := range open {
+		s.stopAccepting()
+	}
 	deadline := time.After(wait)
 	for _, s := range open {
 		select {
@@ -261,7 +270,7 @@ func (ss *sockets) list() []socketInfo {
 	return out
 }
 
-func (s *socket) accept() {
+func (s *socket) accept(failed func(name, addr string, err error)) {
 	defer close(s.accepting)
 	for {
 		c, err := s.ln.Accept()
@@ -279,7 +288,10 @@ func (s *socket) accept() {
 				sleepBackoff()
 				continue
 			}
-			s.release() // the socket failed: its servers stop, and the server reports it
+			s.release() // the socket failed: its servers stop
+			if failed != nil {
+				failed(s.name, s.addr, err)
+			}
 			return
 		}
 		s.stats.active.Add(1)
@@ -400,9 +412,17 @@ func (c *countedConn) CloseWrite() error {
 
 // isTemporary reports whether an accept error passes: the process or
 // system is out of file descriptors, or a client gave up before accept.
+// Linux also reports, from accept, network errors that belong to the
+// one pending connection (accept(2) says to retry on them).
 func isTemporary(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.EPROTO, syscall.ENETDOWN, syscall.ENOPROTOOPT, syscall.EHOSTDOWN,
+		syscall.ENONET, syscall.EHOSTUNREACH, syscall.EOPNOTSUPP, syscall.ENETUNREACH, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // sleepBackoff waits before the next accept after a temporary error.

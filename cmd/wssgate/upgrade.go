@@ -99,15 +99,17 @@ func (s *server) startUpgrade() {
 		s.log.Warn("upgrade already in progress")
 		return
 	case s.draining.Load():
-		s.log.Warn("upgrade refused: this process is stopping or draining")
+		st.attempts++
+		st.time, st.err = time.Now(), "this process is stopping or draining; upgrade the one serving"
+		s.log.Warn("upgrade refused", "err", st.err)
 		return
 	}
 	st.inProgress = true
 	st.attempts++
 	s.log.Info("upgrading: starting the new binary with the listening sockets", "signal", "SIGUSR2")
 	lns := s.sockets.listeners()
-	go func() {
-		err := u.Upgrade(lns)
+	s.upgrades.Go(func() {
+		err := u.Upgrade(s.upgradeCtx, lns)
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		st.inProgress, st.time, st.err = false, time.Now(), ""
@@ -117,7 +119,7 @@ func (s *server) startUpgrade() {
 			return
 		}
 		close(s.upgraded)
-	}()
+	})
 }
 
 // upgrading reports whether a new binary is starting.
