@@ -112,22 +112,7 @@ func TestOperationsUnderLoad(t *testing.T) {
 	firstPID := p.cmd.Process.Pid
 	tlsConf := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
 	base := "localhost:" + p.port
-	ctlBin, err := buildBinary() // the control commands: not the binary the test replaces
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl := func(args ...string) (string, int) {
-		t.Helper()
-		cmd := exec.Command(ctlBin, append(args, "-config", cfgPath)...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("wssgate %s: %v", args[0], err)
-		}
-		return string(out), code
-	}
+	ctl := controller(t, cfgPath)
 
 	// The load.
 	var errs errorList
@@ -306,14 +291,7 @@ func TestOperationsUnderLoad(t *testing.T) {
 		opsEchoClients, sent, opsChatClients, said, pushes.Load())
 
 	// The old process leaves once its last connection has.
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Errorf("old process exited with %v, want 0", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("old process still running 20 s after its last client left")
-	}
+	p.waitExit(t, 20*time.Second, "the old process, once its last client left")
 	out, code = ctl("stop")
 	if code != 0 || !strings.Contains(out, strconv.Itoa(newPID)) {
 		t.Fatalf("wssgate stop: exit %d\n%s", code, out)
@@ -695,6 +673,27 @@ func checkMetrics(t *testing.T, admin string) {
 	}
 }
 
+// controller returns a function that runs a control command (status,
+// reload, upgrade, stop) with -config cfgPath and returns its output and
+// exit code. It runs the built binary, never one a test replaces.
+func controller(t *testing.T, cfgPath string) func(args ...string) (string, int) {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) (string, int) {
+		t.Helper()
+		out, err := exec.Command(bin, append(args, "-config", cfgPath)...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("wssgate %s: %v", args[0], err)
+		}
+		return string(out), 0
+	}
+}
+
 // copyBinary copies the built binary into dir, so that the test can
 // replace it for an upgrade without touching other tests' binary.
 func copyBinary(t *testing.T, dir string) string {
@@ -757,20 +756,7 @@ sites:
     routes:
       - { path: /wss, upstreams: ["ws://%s"] }
 `, adminAddr, backend.Listener.Addr()))
-	ctlBin, err := buildBinary() // the control commands: not the binary the test replaces
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl := func(args ...string) (string, int) {
-		t.Helper()
-		out, err := exec.Command(ctlBin, append(args, "-config", cfgPath)...).CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return string(out), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), 0
-	}
+	ctl := controller(t, cfgPath)
 	roots := processRoots(t, dir)
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots}, HandshakeTimeout: 5 * time.Second}
 	url := "wss://localhost:" + p.port + "/wss"
@@ -820,14 +806,7 @@ sites:
 	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("after drain_timeout the client got %v, want close 1001", err)
 	}
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Errorf("old process exited with %v, want 0", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("old process still running 15 s after drain_timeout")
-	}
+	p.waitExit(t, 15*time.Second, "the old process, after drain_timeout")
 	fresh, _, err := d.Dial(url, nil)
 	if err != nil {
 		t.Fatalf("dial the new process: %v", err)
@@ -910,14 +889,7 @@ sites:
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Errorf("exit: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("still running 15 s after SIGTERM")
-	}
+	p.waitExit(t, 15*time.Second, "SIGTERM")
 }
 
 // TestProcessUpgradeAfterReloads runs the real binary through reloads
@@ -931,10 +903,6 @@ func TestProcessUpgradeAfterReloads(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := copyBinary(t, dir)
-	ctlBin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	https, text, extra := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	admin1, admin2 := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	cfgText := func(text, admin, token, http, minVersion string) string {
@@ -957,16 +925,11 @@ gateway:
 	}
 	p := startBinary(t, bin, dir, cfgText(text, admin1, "t1", "", "1.2"))
 	cfgPath := filepath.Join(dir, "config.yaml")
+	run := controller(t, cfgPath)
 	ctl := func(wantCode int, cfg string, args ...string) string {
 		t.Helper()
 		writeFile(t, dir, "config.yaml", cfg)
-		out, err := exec.Command(ctlBin, append(args, "-config", cfgPath)...).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		out, code := run(args...)
 		if code != wantCode {
 			t.Fatalf("wssgate %s: exit %d, want %d\n%s", args[0], code, wantCode, out)
 		}
@@ -1004,14 +967,7 @@ gateway:
 	}
 	newPID, _ := strconv.Atoi(m[1])
 	t.Cleanup(func() { _ = syscall.Kill(newPID, syscall.SIGKILL) }) // only if the test failed before stopping it
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Errorf("old process: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("old process, with no connection to drain, still running")
-	}
+	p.waitExit(t, 15*time.Second, "the old process, with no connection to drain")
 	tp := testutil.DialText(t, text)
 	if got := tp.Read(); !strings.HasPrefix(got, "Hello ") {
 		t.Errorf("text protocol after the upgrade: %q", got)

@@ -141,6 +141,20 @@ func startCmd(t *testing.T, cmd *exec.Cmd, dir string) *process {
 	return p
 }
 
+// waitExit waits up to d for the process to exit, and checks it
+// exited 0; what says when, for messages.
+func (p *process) waitExit(t *testing.T, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("wssgate exited with %v, want status 0 (%s)", err, what)
+		}
+	case <-time.After(d):
+		t.Fatalf("wssgate still running after %s (%s)", d, what)
+	}
+}
+
 // echoOnce sends msg on c and checks that it comes back.
 func echoOnce(t *testing.T, c *websocket.Conn, msg string) {
 	t.Helper()
@@ -188,14 +202,7 @@ sites:
 	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("after SIGTERM the client got %v, want close 1001", err)
 	}
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Errorf("wssgate exited with %v, want status 0", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("wssgate still running 15 s after SIGTERM")
-	}
+	p.waitExit(t, 15*time.Second, "SIGTERM")
 }
 
 // TestProcessSIGHUP runs the real binary with certificate files: after
