@@ -29,7 +29,7 @@ func (s *server) adminSpec(cfg *config.Config) (*frontSpec, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(token))
-	return &frontSpec{name: "admin", addr: a.Listen, key: fmt.Sprintf("%x %v", sum, a.Pprof), build: func(*socket) *front {
+	return &frontSpec{name: "admin", addr: a.Listen, key: fmt.Sprintf("%x %v", sum, a.Pprof), build: func() *front {
 		ctx, cancel := context.WithCancel(context.Background())
 		return ctxFront(cancel, func(l net.Listener) error { return srv.Serve(ctx, l) })
 	}}, nil

@@ -36,7 +36,7 @@ type front struct {
 // frontSpec says how to build a front for a configuration.
 type frontSpec struct {
 	name, addr, key string
-	build           func(sock *socket) *front
+	build           func() *front
 }
 
 // frontSpecs lists the fronts cfg asks for. It reads the secrets they
@@ -55,14 +55,14 @@ func (s *server) frontSpecs(cfg *config.Config) ([]frontSpec, error) {
 			ErrorLog: slog.NewLogLogger(s.log.With("component", component).Handler(), slog.LevelDebug),
 		}
 	}
-	specs := []frontSpec{{name: "https", addr: cfg.Listen.HTTPS, key: limKey, build: func(sock *socket) *front {
+	specs := []frontSpec{{name: "https", addr: cfg.Listen.HTTPS, key: limKey, build: func() *front {
 		srv := httpServer(s.proxy, "http")
 		srv.TLSConfig = s.certs.TLSConfig()
 		return httpFront(srv, func(l net.Listener) error { return srv.ServeTLS(l, "", "") })
 	}}}
 	if cfg.Listen.HTTP != "" {
 		httpsAddr := cfg.Listen.HTTPS
-		specs = append(specs, frontSpec{name: "http", addr: cfg.Listen.HTTP, key: limKey + " " + httpsAddr, build: func(sock *socket) *front {
+		specs = append(specs, frontSpec{name: "http", addr: cfg.Listen.HTTP, key: limKey + " " + httpsAddr, build: func() *front {
 			// ACME http-01 challenges first, then the redirect.
 			srv := httpServer(s.certs.HTTPHandler(redirectHandler(s.sockets.addr("https", httpsAddr))), "http")
 			return httpFront(srv, srv.Serve)
@@ -78,7 +78,7 @@ func (s *server) frontSpecs(cfg *config.Config) ([]frontSpec, error) {
 	if g := s.gateway; g != nil {
 		gc := cfg.Gateway
 		if gc.TextListen != "" {
-			specs = append(specs, frontSpec{name: "gateway_text", addr: gc.TextListen, build: func(*socket) *front {
+			specs = append(specs, frontSpec{name: "gateway_text", addr: gc.TextListen, build: func() *front {
 				ctx, cancel := context.WithCancel(context.Background())
 				return ctxFront(cancel, func(l net.Listener) error { return g.hub.ServeText(ctx, l) })
 			}})
@@ -88,7 +88,7 @@ func (s *server) frontSpecs(cfg *config.Config) ([]frontSpec, error) {
 			if err != nil {
 				return nil, err
 			}
-			specs = append(specs, frontSpec{name: "gateway_websocket", addr: gc.WebSocketListen, key: limKey + fmt.Sprint(trusted), build: func(*socket) *front {
+			specs = append(specs, frontSpec{name: "gateway_websocket", addr: gc.WebSocketListen, key: limKey + fmt.Sprint(trusted), build: func() *front {
 				srv := httpServer(g.hub.WebSocketHandler(proxy.ClientAddrFunc(trusted)), "gateway-ws")
 				return httpFront(srv, srv.Serve)
 			}})
@@ -106,7 +106,7 @@ func (s *server) frontSpecs(cfg *config.Config) ([]frontSpec, error) {
 					return nil, fmt.Errorf("gateway.push_api: %w", err)
 				}
 				sum := sha256.Sum256([]byte(secret))
-				specs = append(specs, frontSpec{name: "push_api", addr: p.Listen, key: fmt.Sprintf("%x", sum), build: func(*socket) *front {
+				specs = append(specs, frontSpec{name: "push_api", addr: p.Listen, key: fmt.Sprintf("%x", sum), build: func() *front {
 					g.addAPI(api)
 					ctx, cancel := context.WithCancel(context.Background())
 					return ctxFront(cancel, func(l net.Listener) error { return api.Serve(ctx, l) })
@@ -183,7 +183,7 @@ func listenKey(name string) string {
 // starts it serving.
 func (s *server) startFront(sp frontSpec) *front {
 	sock := s.sockets.lookup(sp.name, sp.addr)
-	f := sp.build(sock)
+	f := sp.build()
 	f.name, f.addr, f.key, f.sock = sp.name, sp.addr, sp.key, sock
 	f.view = sock.view()
 	f.done = make(chan struct{})

@@ -288,10 +288,10 @@ func (s *socket) accept(failed func(name, addr string, err error)) {
 				sleepBackoff()
 				continue
 			}
-			s.release() // the socket failed: its servers stop
-			if failed != nil {
+			if failed != nil { // first, so that the errno is what the server reports
 				failed(s.name, s.addr, err)
 			}
+			s.release() // the socket failed: its servers stop
 			return
 		}
 		s.stats.active.Add(1)
