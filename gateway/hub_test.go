@@ -205,6 +205,9 @@ func TestAPI(t *testing.T) {
 	if _, err := p2.ReadErr(5 * time.Second); err == nil {
 		t.Errorf("text client still open after closeClient")
 	}
+	// As telnet does on EOF: otherwise the hub waits closeWait (5 s) for
+	// the client's side, as long as waitCloses waits.
+	p2.Close()
 	// destroyClient cuts without a close frame.
 	call(Call{Method: "destroyClient", ClientID: id1})
 	_, err = p1.ReadErr(5 * time.Second)
