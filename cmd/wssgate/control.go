@@ -25,26 +25,20 @@ import (
 type target struct {
 	adminAddr, token string
 	pidFile          string
-	timeout          time.Duration // for the command's wait
 }
 
 // controlFlags parses a control command's flags and reads the
 // configuration. extra adds the command's own flags.
 func controlFlags(cmd string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config.Config, *target, int) {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "the running server's configuration file (default ./config.yaml, else the built-in default)")
-	pidFile := fs.String("pid", "", "PID file of the running server (default: pid_file of the configuration)")
-	if extra != nil {
-		extra(fs)
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, exitUsage
-	}
-	cfg, err := configLoader(*path)()
-	if err != nil {
-		printProblems(stderr, err)
-		return nil, nil, exitFail
+	var pidFile string
+	_, cfg, code := configFlags(cmd, args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&pidFile, "pid", "", "PID file of the running server (default: pid_file of the configuration)")
+		if extra != nil {
+			extra(fs)
+		}
+	})
+	if cfg == nil {
+		return nil, nil, code
 	}
 	a := cfg.Admin
 	token, err := adminToken(a)
@@ -53,8 +47,8 @@ func controlFlags(cmd string, args []string, stderr io.Writer, extra func(*flag.
 		return nil, nil, exitFail
 	}
 	t := &target{adminAddr: a.Listen, token: token, pidFile: cfg.PIDFile}
-	if *pidFile != "" {
-		t.pidFile = *pidFile
+	if pidFile != "" {
+		t.pidFile = pidFile
 	}
 	return cfg, t, exitOK
 }

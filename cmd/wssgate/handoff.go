@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -125,13 +126,7 @@ func (h *handoff) Upgrade(ctx context.Context, lns map[string]net.Listener) erro
 		}
 		exe = p
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range lns {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	keys := slices.Sorted(maps.Keys(lns))
 	var files []*os.File
 	defer func() {
 		for _, f := range files {

@@ -56,7 +56,7 @@ func TestHandoffFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ss := newSockets(nil, nil)
+			ss := newSockets(nil, nil, nil)
 			sock, _, err := ss.get("https", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -116,9 +116,8 @@ func (failingSource) Listen(_, addr string) (net.Listener, error) {
 // TestSocketFailureReported checks that a socket whose accept fails for
 // good is reported with its error, whatever server it feeds.
 func TestSocketFailureReported(t *testing.T) {
-	ss := newSockets(failingSource{}, nil)
 	got := make(chan error, 1)
-	ss.failed = func(name, addr string, err error) { got <- err }
+	ss := newSockets(failingSource{}, nil, func(name, addr string, err error) { got <- err })
 	if _, _, err := ss.get("gateway_text", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -169,11 +171,7 @@ func (r *retiring) add(f *front, stop func()) {
 func (r *retiring) list() []*front {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*front, 0, len(r.fronts))
-	for f := range r.fronts {
-		out = append(out, f)
-	}
-	return out
+	return slices.Collect(maps.Keys(r.fronts))
 }
 
 // wait waits until every retiring front has stopped.

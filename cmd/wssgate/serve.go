@@ -33,47 +33,39 @@ var defaultConfig []byte
 // defaultConfigName names the built-in configuration in messages.
 const defaultConfigName = "(built-in default)"
 
-// loadConfig reads the configuration named by path; with path empty it
-// reads ./config.yaml if that exists, else the built-in default.
-func loadConfig(path string) (*config.Config, error) {
-	if path != "" {
-		return config.Load(path)
-	}
-	if _, err := os.Stat("config.yaml"); err == nil {
-		return config.Load("config.yaml")
-	}
-	return config.Parse(defaultConfigName, defaultConfig)
-}
-
-// configFromFlags parses a subcommand's flags (-config) and loads the
-// configuration. On failure it has printed why and returns the exit code.
-func configFromFlags(cmd string, args []string, stderr io.Writer) (*config.Config, int) {
+// configFlags parses a subcommand's flags: -config, and those extra
+// adds. It returns the function that reads the configuration (again, on
+// a reload) and what it read. On failure it has printed why and
+// returns the exit code.
+func configFlags(cmd string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (load func() (*config.Config, error), cfg *config.Config, code int) {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default ./config.yaml, else the built-in local setup)")
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
-		return nil, exitUsage
+		return nil, nil, exitUsage
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		printProblems(stderr, err)
-		return nil, exitFail
-	}
-	return cfg, exitOK
-}
-
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./config.yaml, else the built-in local setup)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	load := configLoader(*path)
+	load = configLoader(*path)
 	cfg, err := load()
 	if err != nil {
 		printProblems(stderr, err)
-		return exitFail
+		return nil, nil, exitFail
+	}
+	return load, cfg, exitOK
+}
+
+// configFromFlags is configFlags for a subcommand with only -config.
+func configFromFlags(cmd string, args []string, stderr io.Writer) (*config.Config, int) {
+	_, cfg, code := configFlags(cmd, args, stderr, nil)
+	return cfg, code
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	load, cfg, code := configFlags("run", args, stderr, nil)
+	if cfg == nil {
+		return code
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Log, stderr, level)
@@ -199,10 +191,10 @@ func start(cfg *config.Config, opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, positioned(cfg, err)
 	}
-	s := &server{log: log, opts: opts, certs: certs, sockets: newSockets(opts.Upgrader, opts.Systemd),
+	s := &server{log: log, opts: opts, certs: certs,
 		started: time.Now(), fatal: make(chan error, 8), fronts: map[string]*front{}, upgraded: make(chan struct{})}
 	s.upgradeCtx, s.cancelUpgrade = context.WithCancel(context.Background())
-	s.sockets.failed = s.socketFailed
+	s.sockets = newSockets(opts.Upgrader, opts.Systemd, s.socketFailed)
 	popts := proxy.Options{Logger: log, AccessLog: opts.AccessLog, ChatPage: chatpage.Handler()}
 	if cfg.UsesGateway() {
 		if s.gateway, err = newGateway(cfg, log); err != nil {

@@ -7,9 +7,6 @@ import (
 	"github.com/wssgate/wssgate/status"
 )
 
-// listenerOrder is the order of listener rows in status.
-var listenerOrder = []string{"https", "http", "gateway_text", "gateway_websocket", "push_api", "admin"}
-
 // snapshot is the server's state for status and metrics.
 func (s *server) snapshot() status.Snapshot {
 	now := time.Now()
@@ -31,8 +28,9 @@ func (s *server) snapshot() status.Snapshot {
 		snap.Listeners = append(snap.Listeners, status.Listener{Name: sock.name, Addr: sock.bound.String(),
 			Conns: st.active.Load(), Total: st.total.Load(), BytesIn: st.bytesIn.Load(), BytesOut: st.bytesOut.Load()})
 	}
+	order := []string{"https", "http", "gateway_text", "gateway_websocket", "push_api", "admin"} // of the rows
 	slices.SortFunc(snap.Listeners, func(a, b status.Listener) int {
-		return slices.Index(listenerOrder, a.Name) - slices.Index(listenerOrder, b.Name)
+		return slices.Index(order, a.Name) - slices.Index(order, b.Name)
 	})
 
 	ps := s.proxy.Stats()

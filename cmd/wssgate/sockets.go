@@ -48,20 +48,21 @@ func socketKey(name, addr string) string {
 // its own (see handoff).
 type sockets struct {
 	src     listenSource
-	systemd []net.Listener // from LISTEN_FDS, not yet claimed
-	// failed is told when a socket's accept fails for good; nil ignores
-	// it. Set it before the first get.
-	failed func(name, addr string, err error)
+	systemd []net.Listener                     // from LISTEN_FDS, not yet claimed
+	failed  func(name, addr string, err error) // told when a socket's accept fails for good; may be nil
 
 	mu   sync.Mutex
 	open map[string]*socket // by socketKey
 }
 
-func newSockets(src listenSource, systemd []net.Listener) *sockets {
+// newSockets opens sockets through src (nil: net.Listen), taking those
+// systemd passed first, and tells failed (which may be nil) when one
+// stops accepting for good.
+func newSockets(src listenSource, systemd []net.Listener, failed func(name, addr string, err error)) *sockets {
 	if src == nil {
 		src = netListen{}
 	}
-	return &sockets{src: src, systemd: systemd, open: map[string]*socket{}}
+	return &sockets{src: src, systemd: systemd, failed: failed, open: map[string]*socket{}}
 }
 
 // socket is one listening socket. One goroutine accepts on it and hands
