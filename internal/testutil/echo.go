@@ -1,7 +1,10 @@
 package testutil
 
 import (
+	"bytes"
 	"net/http"
+	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -25,5 +28,27 @@ func EchoWebSocket(w http.ResponseWriter, r *http.Request) {
 		if err := c.WriteMessage(mt, msg); err != nil {
 			return
 		}
+	}
+}
+
+// EchoRoundTrip sends msg on c as a message of type mt (websocket.TextMessage
+// or BinaryMessage) and fails the test unless the next message read, within
+// 10 s, is the same bytes: one round trip through an echo backend.
+func EchoRoundTrip(t testing.TB, c *websocket.Conn, mt int, msg []byte) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	if err := c.WriteMessage(mt, msg); err != nil {
+		t.Fatalf("echo: write %d bytes: %v", len(msg), err)
+	}
+	_, got, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("echo: read: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		if len(msg) <= 64 {
+			t.Fatalf("echo: got %q, want %q", got, msg)
+		}
+		t.Fatalf("echo: %d bytes came back as %d bytes (different content)", len(msg), len(got))
 	}
 }
