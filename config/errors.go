@@ -52,6 +52,35 @@ func Errors(err error) []error {
 	return []error{err}
 }
 
+// Errorf returns the problem format describes, about key (a key path
+// such as "limits.max_connections"), positioned where c was read from:
+// File is c.Source's file and Line the line of key or, when key itself
+// is not in the file, of its closest ancestor that is (0 if none is).
+// A Config built in code, whose Source is nil, gives an Error with only
+// Key and Msg.
+func (c *Config) Errorf(key, format string, args ...any) *Error {
+	var src *Source
+	if c != nil {
+		src = c.Source
+	}
+	return src.errorf(key, format, args...)
+}
+
+// errorf is [Config.Errorf] for a Source, which may be nil.
+func (s *Source) errorf(key, format string, args ...any) *Error {
+	return s.errorAt(s.Line(key), key, fmt.Sprintf(format, args...))
+}
+
+// errorAt makes every *Error of the package: a problem with key (""
+// when not known) on line (0 when not known) of s's file. A nil s, a
+// Config built in code, has no file and so no line.
+func (s *Source) errorAt(line int, key, msg string) *Error {
+	if s == nil {
+		return &Error{Key: key, Msg: msg}
+	}
+	return &Error{File: s.File, Line: line, Key: key, Msg: msg}
+}
+
 // problems collects validation errors with positions from a Source.
 type problems struct {
 	src  *Source
@@ -59,12 +88,7 @@ type problems struct {
 }
 
 func (p *problems) add(key, format string, args ...any) {
-	e := &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
-	if p.src != nil {
-		e.File = p.src.File
-		e.Line = p.src.Line(key)
-	}
-	p.errs = append(p.errs, e)
+	p.errs = append(p.errs, p.src.errorf(key, format, args...))
 }
 
 func (p *problems) err() error { return errors.Join(p.errs...) }

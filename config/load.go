@@ -237,17 +237,17 @@ var (
 func typeError(src *Source, msg string) error {
 	m := lineRE.FindStringSubmatch(msg)
 	if m == nil {
-		return &Error{File: src.File, Msg: msg}
+		return src.errorAt(0, "", msg)
 	}
 	line, _ := strconv.Atoi(m[1])
 	text := m[2]
 	if f := notFoundRE.FindStringSubmatch(text); f != nil {
-		return &Error{File: src.File, Line: line, Key: src.unknownKeyAt(line, f[1]), Msg: fmt.Sprintf("unknown key %q", f[1])}
+		return src.errorAt(line, src.unknownKeyAt(line, f[1]), fmt.Sprintf("unknown key %q", f[1]))
 	}
 	if u := unmarshalRE.FindStringSubmatch(text); u != nil {
-		return &Error{File: src.File, Line: line, Key: src.keyAt(line, u[1], u[2]), Msg: describeType(u[1], u[2], u[3])}
+		return src.errorAt(line, src.keyAt(line, u[1], u[2]), describeType(u[1], u[2], u[3]))
 	}
-	return &Error{File: src.File, Line: line, Key: src.keyAt(line, "", ""), Msg: text}
+	return src.errorAt(line, src.keyAt(line, "", ""), text)
 }
 
 // describeType explains a type mismatch in the user's terms.
@@ -285,7 +285,7 @@ func syntaxError(src *Source, err error) error {
 	msg := err.Error()
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: src.File, Line: line, Key: src.keyAt(line, "", ""), Msg: m[2]}
+		return src.errorAt(line, src.keyAt(line, "", ""), m[2])
 	}
-	return &Error{File: src.File, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	return src.errorAt(0, "", strings.TrimPrefix(msg, "yaml: "))
 }
