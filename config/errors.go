@@ -52,6 +52,39 @@ func Errors(err error) []error {
 	return []error{err}
 }
 
+// KeyedError is the contract between config and the packages that act
+// on a configuration (tlsconf.SiteError and tlsconf.KeyError,
+// proxy.RouteError): an error about one configuration key. Path returns
+// the key's full path, such as "sites[0].tls.cert_file", and Unwrap what
+// is wrong with it, in words that do not repeat the key.
+// [Config.Positioned] turns one into an [*Error] with file and line.
+type KeyedError interface {
+	error
+	Path() string
+	Unwrap() error
+}
+
+// Positioned returns the problems joined in err (as [Errors] lists
+// them), joined again, one error each: an error that is or wraps a
+// [KeyedError] becomes the [*Error] c.Errorf makes for its key, with
+// the KeyedError's unwrapped text as the message; any other error is
+// kept as it is. It returns nil when err is nil.
+func (c *Config) Positioned(err error) error {
+	var out []error
+	for _, e := range Errors(err) {
+		var ke KeyedError
+		if errors.As(e, &ke) {
+			msg := ke.Error()
+			if inner := ke.Unwrap(); inner != nil {
+				msg = inner.Error()
+			}
+			e = c.Errorf(ke.Path(), "%s", msg)
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
 // Errorf returns the problem format describes, about key (a key path
 // such as "limits.max_connections"), positioned where c was read from:
 // File is c.Source's file and Line the line of key or, when key itself

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -57,5 +60,67 @@ func TestErrorText(t *testing.T) {
 		if got := tt.e.Error(); got != tt.want {
 			t.Errorf("%#v: got %q, want %q", tt.e, got, tt.want)
 		}
+	}
+}
+
+// keyed is a KeyedError, as tlsconf and proxy report problems.
+type keyed struct {
+	path string
+	err  error
+}
+
+func (e *keyed) Error() string {
+	if e.err == nil {
+		return "fake: " + e.path + ": something"
+	}
+	return "fake: " + e.path + ": " + e.err.Error()
+}
+func (e *keyed) Unwrap() error { return e.err }
+func (e *keyed) Path() string  { return e.path }
+
+func TestPositioned(t *testing.T) {
+	parsed := mustParse(t, `listen:
+  https: ":8443"
+`+site+"      - {path: /, root: .}\n")
+	certErr := &keyed{"sites[0].tls.internal", errors.New("no CA")}
+	routeErr := &keyed{"sites[0].routes[0].root", errors.New("no such directory")}
+	tests := []struct {
+		name string
+		cfg  *Config
+		err  error
+		want []string // the text of each problem, in order; nil for no error
+	}{
+		{"nil", parsed, nil, nil},
+		{"plain error kept", parsed, errors.New("listen: address in use"), []string{"listen: address in use"}},
+		{"*Error kept", parsed, parsed.Errorf("listen.https", "taken"), []string{"c.yaml:2: listen.https: taken"}},
+		{"keyed error", parsed, certErr, []string{"c.yaml:5: sites[0].tls.internal: no CA"}},
+		{"wrapped keyed error", parsed, fmt.Errorf("tlsconf: %w", routeErr), []string{"c.yaml:7: sites[0].routes[0].root: no such directory"}},
+		{"one each, in order", parsed, errors.Join(certErr, errors.New("other"), errors.Join(routeErr, parsed.Errorf("listen", "x"))),
+			[]string{"c.yaml:5: sites[0].tls.internal: no CA", "other", "c.yaml:7: sites[0].routes[0].root: no such directory", "c.yaml:1: listen: x"}},
+		{"key not in the file", parsed, &keyed{"tls.acme.ca_root", errors.New("unreadable")}, []string{"c.yaml: tls.acme.ca_root: unreadable"}},
+		{"nothing unwrapped: its whole text", parsed, &keyed{"sites[0].hosts", nil}, []string{"c.yaml:4: sites[0].hosts: fake: sites[0].hosts: something"}},
+		{"built in code", &Config{}, certErr, []string{"sites[0].tls.internal: no CA"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.cfg.Positioned(tt.err)
+			if tt.want == nil {
+				if got != nil {
+					t.Fatalf("got %v, want nil", got)
+				}
+				return
+			}
+			var lines []string
+			for _, e := range Errors(got) {
+				lines = append(lines, e.Error())
+				var ke KeyedError
+				if errors.As(e, &ke) {
+					t.Errorf("%q is still a KeyedError (%T), want an *Error", e, e)
+				}
+			}
+			if g, w := strings.Join(lines, "\n"), strings.Join(tt.want, "\n"); g != w {
+				t.Errorf("got\n%s\nwant\n%s", g, w)
+			}
+		})
 	}
 }
