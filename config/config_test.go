@@ -237,6 +237,50 @@ func TestParsePrefix(t *testing.T) {
 	}
 }
 
+func TestTrustedPrefixes(t *testing.T) {
+	parsed := mustParse(t, "trusted_proxies:\n  - 10.0.0.0/8\n  - 192.0.2.7\n  - \"::ffff:127.0.0.1\"\n"+site+"      - {path: /, root: .}\n")
+	broken := *parsed // a valid file whose entries went bad afterwards, to check the positions
+	broken.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.0/33", "proxy.example.com"}
+	tests := []struct {
+		name    string
+		cfg     *Config
+		want    string // the prefixes, space-separated
+		wantErr []string
+	}{
+		{"parsed", parsed, "10.0.0.0/8 192.0.2.7/32 127.0.0.1/32", nil},
+		{"none", &Config{}, "", nil},
+		{"every bad entry, positioned", &broken, "", []string{
+			`c.yaml:3: trusted_proxies[1]: not a CIDR: "10.0.0.0/33"`,
+			`c.yaml:4: trusted_proxies[2]: not an IP address or CIDR: "proxy.example.com"`,
+		}},
+		{"built in code", &Config{TrustedProxies: []string{"10.0.0.1", "bad"}}, "", []string{
+			`trusted_proxies[1]: not an IP address or CIDR: "bad"`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cfg.TrustedPrefixes()
+			var errs []string
+			for _, e := range Errors(err) {
+				errs = append(errs, e.Error())
+			}
+			if g, w := strings.Join(errs, "\n"), strings.Join(tt.wantErr, "\n"); g != w {
+				t.Errorf("got errors\n%s\nwant\n%s", g, w)
+			}
+			var ps []string
+			for _, p := range got {
+				ps = append(ps, p.String())
+			}
+			if g := strings.Join(ps, " "); g != tt.want {
+				t.Errorf("got prefixes %q, want %q", g, tt.want)
+			}
+			if tt.want == "" && got != nil {
+				t.Errorf("got %#v, want nil", got)
+			}
+		})
+	}
+}
+
 // TestGatewayDefaults: a key left out takes its default, while an
 // explicit zero (heartbeats off, only send, no ping data) is kept.
 func TestGatewayDefaults(t *testing.T) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -28,10 +29,8 @@ func (c *Config) Validate() error {
 	default:
 		p.add("tls.min_version", "want \"1.2\" or \"1.3\", got %q", c.TLS.MinVersion)
 	}
-	for i, s := range c.TrustedProxies {
-		if _, err := ParsePrefix(s); err != nil {
-			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err)
-		}
+	if _, err := c.TrustedPrefixes(); err != nil {
+		p.errs = append(p.errs, Errors(err)...)
 	}
 	checkDurations(p, []namedDuration{
 		{"shutdown_timeout", c.ShutdownTimeout},
@@ -384,6 +383,29 @@ func ParseUpstream(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("no user info, query or fragment allowed in %q", s)
 	}
 	return u, nil
+}
+
+// TrustedPrefixes returns trusted_proxies parsed by [ParsePrefix], in
+// order; nil when the list is empty. Each entry that does not parse is
+// an [*Error] at its key ("trusted_proxies[1]"), all of them joined, and
+// the prefixes are then nil.
+func (c *Config) TrustedPrefixes() ([]netip.Prefix, error) {
+	var (
+		out  []netip.Prefix
+		errs []error
+	)
+	for i, s := range c.TrustedProxies {
+		pfx, err := ParsePrefix(s)
+		if err != nil {
+			errs = append(errs, c.Errorf(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err))
+			continue
+		}
+		out = append(out, pfx)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
 }
 
 // ParsePrefix parses a CIDR ("10.0.0.0/8") or a single address ("10.0.0.1").
