@@ -107,7 +107,8 @@ type Limits struct {
 	// once across all sites; one more gets 503. Zero, the default, means
 	// as many as the process's open-file limit allows, two descriptors a
 	// proxied stream: (limit − 100) / 2, or 10000 where the limit is not
-	// known. wssgate run works this out at start.
+	// known. [Config.ApplyOpenFileLimit] works this out; wssgate run
+	// calls it at start and on every reload.
 	MaxConnections int `yaml:"max_connections"`
 	// DialTimeout bounds connecting to an upstream: TCP connect, TLS
 	// handshake and, for WebSocket, the upgrade response
