@@ -60,7 +60,8 @@ type Admin struct {
 	// it off. An address that is not loopback needs a token.
 	Listen string `yaml:"listen"`
 	// Token, when set, is required of every request as
-	// "Authorization: Bearer <token>".
+	// "Authorization: Bearer <token>". [Config.AdminToken] returns it,
+	// or the token TokenFile or TokenEnv give.
 	Token string `yaml:"token"`
 	// TokenFile is a file holding the token (surrounding space trimmed).
 	TokenFile string `yaml:"token_file"`
@@ -297,7 +298,8 @@ type PushAPI struct {
 	// Listen is the API's address. Default "127.0.0.1:9181"; "" turns the
 	// API off.
 	Listen string `yaml:"listen"`
-	// Secret is the bearer token callers send.
+	// Secret is the bearer token callers send. [Config.PushAPISecret]
+	// returns it, or the token SecretFile or SecretEnv give.
 	Secret string `yaml:"secret"`
 	// SecretFile is a file holding the token (surrounding space trimmed).
 	SecretFile string `yaml:"secret_file"`
@@ -310,9 +312,11 @@ type Webhook struct {
 	// URL receives each event as a JSON POST. Empty turns webhooks off.
 	URL string `yaml:"url"`
 	// Secret signs each body (HMAC-SHA256, X-Wssgate-Signature header).
-	// Exactly one of Secret, SecretFile or SecretEnv is required with URL.
+	// Exactly one of Secret, SecretFile or SecretEnv is required with URL;
+	// [Config.WebhookSecret] returns the one given.
 	Secret string `yaml:"secret"`
-	// SecretFile is a file holding the signing secret.
+	// SecretFile is a file holding the signing secret (surrounding space
+	// trimmed).
 	SecretFile string `yaml:"secret_file"`
 	// SecretEnv names an environment variable holding the signing secret.
 	SecretEnv string `yaml:"secret_env"`
