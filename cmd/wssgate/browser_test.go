@@ -12,6 +12,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/wssgate/wssgate/cmd/wssgate/internal/server"
+	"github.com/wssgate/wssgate/cmd/wssgate/internal/server/servertest"
+	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/internal/browser"
 )
 
@@ -20,10 +23,10 @@ import (
 // through the edge over https and wss, and a telnet-like client on the
 // text port. Each sees the other's message.
 func TestChatInChromium(t *testing.T) {
-	srv, _ := serveConfig(t, defaultOnFreePorts(t), serverOptions{})
+	srv := servertest.Serve(t, defaultOnFreePorts(t), server.Options{})
 
 	// Chromium trusts exactly the certificate the edge serves.
-	addr := srv.addr("https")
+	addr := srv.Addr(config.ListenerHTTPS)
 	tc, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "localhost", InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +35,7 @@ func TestChatInChromium(t *testing.T) {
 	tc.Close()
 
 	// The telnet user is there first.
-	nc, err := net.Dial("tcp", srv.addr("gateway_text"))
+	nc, err := net.Dial("tcp", srv.Addr(config.ListenerGatewayText))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func cmdCerts(args []string, stdout, stderr io.Writer) int {
 	}
 	certs, err := tlsconf.New(cfg, tlsconf.Options{ReadOnly: true})
 	if err != nil {
-		printProblems(stderr, positioned(cfg, err))
+		printProblems(stderr, cfg.Positioned(err))
 		return exitFail
 	}
 	printCerts(stdout, certs.Certificates(), time.Now())

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/wssgate/wssgate/admin"
+	"github.com/wssgate/wssgate/cmd/wssgate/internal/server"
 	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/internal/listeners"
 	"github.com/wssgate/wssgate/status"
 )
 
@@ -41,7 +43,7 @@ func controlFlags(cmd string, args []string, stderr io.Writer, extra func(*flag.
 		return nil, nil, code
 	}
 	a := cfg.Admin
-	token, err := adminToken(a)
+	token, err := cfg.AdminToken()
 	if err != nil {
 		fmt.Fprintf(stderr, "wssgate %s: %v\n", cmd, err)
 		return nil, nil, exitFail
@@ -71,7 +73,7 @@ func (t *target) pid(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	if t.pidFile != "" {
-		pid, err := readPIDFile(t.pidFile)
+		pid, err := server.ReadPIDFile(t.pidFile)
 		if err == nil {
 			return pid, nil
 		}
@@ -190,7 +192,7 @@ func cmdUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if t == nil {
 		return code
 	}
-	ctx, cancel := context.WithTimeout(ctx, upgradeTimeout+30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, listeners.StartTimeout+30*time.Second)
 	defer cancel()
 	var before status.Upgrade
 	if s, err := t.snapshot(ctx); err == nil {
@@ -204,7 +206,7 @@ func cmdUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	for {
 		var now int
 		if t.pidFile != "" {
-			now, _ = readPIDFile(t.pidFile)
+			now, _ = server.ReadPIDFile(t.pidFile)
 		}
 		if t.adminAddr != "" {
 			if s, err := t.snapshot(ctx); err == nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wssgate/wssgate/cmd/wssgate/internal/server/servertest"
 	"github.com/wssgate/wssgate/internal/testutil"
 	"github.com/wssgate/wssgate/status"
 )
@@ -94,7 +95,7 @@ func TestOperationsUnderLoad(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := copyBinary(t, dir)
-	backend := echoBackend(t)
+	backend := testutil.EchoServer(t)
 	ca := testutil.NewCA(t, "Ops Root")
 	first := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"localhost"}})
 	second := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"localhost"}})
@@ -187,7 +188,7 @@ func TestOperationsUnderLoad(t *testing.T) {
 		case opsBadReload:
 			next.bad = true
 		}
-		writeFile(t, dir, "config.yaml", next.String())
+		servertest.WriteFile(t, dir, "config.yaml", next.String())
 		out, code := ctl("reload")
 		if next.bad {
 			if code != 1 || !regexp.MustCompile(`config\.yaml:\d+: sites\[0\]\.routes\[\d+\]\.upstreams\[0\]: scheme`).MatchString(out) {
@@ -740,11 +741,11 @@ func TestProcessUpgradeDrain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	backend := echoBackend(t)
+	backend := testutil.EchoServer(t)
 	dir := t.TempDir()
 	bin := copyBinary(t, dir)
 	adminAddr := testutil.FreeAddr(t)
-	cfgPath := writeFile(t, dir, "config.yaml", "") // startBinary writes it
+	cfgPath := servertest.WriteFile(t, dir, "config.yaml", "") // startBinary writes it
 	p := startBinary(t, bin, dir, fmt.Sprintf(`
 listen: { https: "127.0.0.1:0", http: "" }
 admin: { listen: %q }
@@ -772,7 +773,7 @@ sites:
 	if err := os.Rename(bin, good); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Dir(bin), "wssgate", "#!/bin/sh\necho broken build >&2\nexit 3\n")
+	servertest.WriteFile(t, filepath.Dir(bin), "wssgate", "#!/bin/sh\necho broken build >&2\nexit 3\n")
 	if err := os.Chmod(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -858,7 +859,7 @@ func TestProcessSocketActivation(t *testing.T) {
 	}
 	defer f.Close()
 	dir := t.TempDir()
-	cfgPath := writeFile(t, dir, "config.yaml", fmt.Sprintf(`
+	cfgPath := servertest.WriteFile(t, dir, "config.yaml", fmt.Sprintf(`
 listen: { https: %q, http: "" }
 admin: { listen: "" }
 sites:
@@ -928,7 +929,7 @@ gateway:
 	run := controller(t, cfgPath)
 	ctl := func(wantCode int, cfg string, args ...string) string {
 		t.Helper()
-		writeFile(t, dir, "config.yaml", cfg)
+		servertest.WriteFile(t, dir, "config.yaml", cfg)
 		out, code := run(args...)
 		if code != wantCode {
 			t.Fatalf("wssgate %s: exit %d, want %d\n%s", args[0], code, wantCode, out)
@@ -976,7 +977,7 @@ gateway:
 	if refused(https) || !refused(extra) || !refused(admin1) {
 		t.Errorf("after the upgrade: https refused %v, refused reload's address refused %v, old admin refused %v", refused(https), refused(extra), refused(admin1))
 	}
-	if got := bearerGet(t, "http://"+admin2+"/healthz", "t2"); got != http.StatusOK {
+	if got := servertest.BearerGet(t, "http://"+admin2+"/healthz", "t2"); got != http.StatusOK {
 		t.Errorf("admin after the upgrade: %d", got)
 	}
 	ctl(0, cfgText(text, admin2, "t2", "", "1.2"), "stop")

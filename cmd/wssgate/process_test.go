@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wssgate/wssgate/cmd/wssgate/internal/server/servertest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -77,7 +78,7 @@ func startProcess(t *testing.T, dir, cfg string) *process {
 // startBinary is startProcess with the binary to run.
 func startBinary(t *testing.T, bin, dir, cfg string) *process {
 	t.Helper()
-	return startCmd(t, exec.Command(bin, "run", "-config", writeFile(t, dir, "config.yaml", cfg)), dir)
+	return startCmd(t, exec.Command(bin, "run", "-config", servertest.WriteFile(t, dir, "config.yaml", cfg)), dir)
 }
 
 // startCmd is startProcess with the command that runs wssgate.
@@ -170,7 +171,7 @@ func echoOnce(t *testing.T, c *websocket.Conn, msg string) {
 // TestProcessSIGTERM runs the real binary: it serves a wss client through
 // to a backend, and on SIGTERM sends the client close 1001 and exits 0.
 func TestProcessSIGTERM(t *testing.T) {
-	backend := echoBackend(t)
+	backend := testutil.EchoServer(t)
 	dir := t.TempDir()
 	p := startProcess(t, dir, fmt.Sprintf(`
 listen: { https: "127.0.0.1:0", http: "" }
@@ -210,7 +211,7 @@ sites:
 // running, logs the reload, serves the new certificate to a new
 // connection, and the connection opened before keeps working.
 func TestProcessSIGHUP(t *testing.T) {
-	backend := echoBackend(t)
+	backend := testutil.EchoServer(t)
 	dir := t.TempDir()
 	ca := testutil.NewCA(t, "Test Root")
 	old := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"localhost"}})

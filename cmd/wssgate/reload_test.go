@@ -2,206 +2,19 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/wssgate/wssgate/cmd/wssgate/internal/server"
+	"github.com/wssgate/wssgate/cmd/wssgate/internal/server/servertest"
 	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
-
-// reloadBase is a configuration the reload tests change one key of.
-const reloadBase = `listen: { https: "127.0.0.1:0", http: "" }
-admin: { listen: "127.0.0.1:0" }
-log: { format: text }
-gateway:
-  text_listen: "127.0.0.1:0"
-  ping_interval: 25s
-sites:
-  - hosts: [localhost]
-    tls: { internal: true }
-    routes:
-      - { path: /wss, gateway: true }
-      - { path: /, respond: { body: "one" } }
-`
-
-// startReloadable serves cfgText from a file the test may rewrite, and
-// returns the server and the file's path.
-func startReloadable(t *testing.T, cfgText string, opts serverOptions) (*server, string) {
-	t.Helper()
-	path := writeFile(t, t.TempDir(), "config.yaml", cfgText)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Load = func() (*config.Config, error) { return config.Load(path) }
-	srv, _ := serveConfig(t, cfg, opts)
-	return srv, path
-}
-
-// TestReloadRefused checks that a reload that cannot apply changes
-// nothing and says why, naming file, line and key: keys only an upgrade
-// can change, invalid files, and a port that cannot be bound.
-func TestReloadRefused(t *testing.T) {
-	taken := testutil.Listen(t)
-	tests := []struct {
-		name string
-		edit func(string) string
-		want string // a regexp one problem must match
-	}{
-		{"log format", func(s string) string { return strings.Replace(s, "format: text", "format: json", 1) },
-			`config\.yaml:3: log\.format: changed from "text" to "json"; a reload cannot apply it: run wssgate upgrade`},
-		{"heartbeat", func(s string) string { return strings.Replace(s, "ping_interval: 25s", "ping_interval: 10s", 1) },
-			`config\.yaml:6: gateway\.ping_interval: changed; a reload cannot apply it`},
-		{"gateway off", func(s string) string {
-			s = strings.Replace(s, "      - { path: /wss, gateway: true }\n", "", 1)
-			return strings.Replace(s, "  text_listen: \"127.0.0.1:0\"\n", "", 1)
-		}, `gateway: the bundled gateway is turned on or off`},
-		{"unknown key", func(s string) string { return s + "lisen: {}\n" }, `config\.yaml:13: lisen: unknown key`},
-		{"bad value", func(s string) string { return strings.Replace(s, `body: "one"`, `body: "one", status: 42`, 1) },
-			`config\.yaml:12: sites\[0\]\.routes\[1\]\.respond\.status`},
-		{"port taken", func(s string) string {
-			return strings.Replace(s, `https: "127.0.0.1:0"`, fmt.Sprintf("https: %q", taken.Addr()), 1)
-		}, `config\.yaml:1: listen\.https: .*` + regexp.QuoteMeta(taken.Addr().String()) + `.*address already in use`},
-		{"unreadable ca_file", func(s string) string {
-			return strings.Replace(s, `{ path: /, respond: { body: "one" } }`, `{ path: /, upstreams: ["https://127.0.0.1:1"], upstream_tls: { ca_file: /nonexistent.pem } }`, 1)
-		}, `config\.yaml:12: sites\[0\]\.routes\[1\]\.upstream_tls\.ca_file`},
-	}
-	srv, path := startReloadable(t, reloadBase, serverOptions{})
-	addr := srv.addr("https")
-	client := srv.testClient(t)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			writeFile(t, filepath.Dir(path), "config.yaml", tt.edit(reloadBase))
-			err := srv.reload()
-			if err == nil {
-				t.Fatal("reload applied")
-			}
-			var lines []string
-			for _, e := range config.Errors(err) {
-				lines = append(lines, e.Error())
-			}
-			if !regexp.MustCompile(tt.want).MatchString(strings.Join(lines, "\n")) {
-				t.Errorf("problems:\n%s\nwant one matching %s", strings.Join(lines, "\n"), tt.want)
-			}
-			if got := body(t, client, "https://localhost"+portOf(addr)+"/"); got != "one" {
-				t.Errorf("after a refused reload / answers %q", got)
-			}
-			s := srv.snapshot()
-			if s.Reload.Generation != 0 || !s.Reload.Failed || len(s.Reload.Problems) == 0 {
-				t.Errorf("status reload block %+v", s.Reload)
-			}
-		})
-	}
-}
-
-// TestReloadApplies checks what a reload changes for new connections
-// while open ones (an edge WebSocket, a gateway client, a text client)
-// go on untouched: a new route and a new response, a moved listener, a
-// new admin token, a new push API secret and a log level.
-func TestReloadApplies(t *testing.T) {
-	backend := echoBackend(t)
-	cfgText := func(route, body, https, token, secret, level string) string {
-		return fmt.Sprintf(`listen: { https: %q, http: "" }
-admin: { listen: "127.0.0.1:0", token: %q }
-log: { level: %s }
-gateway:
-  text_listen: "127.0.0.1:0"
-  push_api: { listen: "127.0.0.1:0", secret: %q }
-sites:
-  - hosts: [localhost]
-    tls: { internal: true }
-    routes:
-      - { path: /wss, gateway: true }
-      - { path: /echo, upstreams: ["ws://%s"] }
-      - { path: %s, respond: { body: %q } }
-`, https, token, level, secret, backend.Listener.Addr(), route, body)
-	}
-	first, second := testutil.FreeAddr(t), testutil.FreeAddr(t)
-	srv, path := startReloadable(t, cfgText("/a", "a", first, "t1", "s1", "info"), serverOptions{})
-	client := srv.testClient(t)
-	roots := localRoots(t, srv)
-	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots}}
-	edge, _, err := d.Dial("wss://localhost"+portOf(first)+"/echo", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer edge.Close()
-	gw := testutil.DialWSWith(t, &d, "wss://localhost"+portOf(first)+"/wss", nil)
-	gw.ReadID("Hello ")
-	text := testutil.DialText(t, srv.addr("gateway_text"))
-	text.ReadID("Hello ")
-	adminAddr := srv.addr("admin")
-
-	writeFile(t, filepath.Dir(path), "config.yaml", cfgText("/b", "b", second, "t2", "s2", "debug"))
-	if err := srv.reload(); err != nil {
-		t.Fatalf("reload: %v", err)
-	}
-	// New connections: the new route on the new address, the old address closed.
-	if got := body(t, client, "https://localhost"+portOf(second)+"/b"); got != "b" {
-		t.Errorf("/b on the new address: %q", got)
-	}
-	if c, err := net.Dial("tcp", first); err == nil {
-		c.Close()
-		t.Errorf("old https address %s still accepts", first)
-	}
-	if code := statusOf(t, client, "https://localhost"+portOf(second)+"/a"); code != http.StatusNotFound {
-		t.Errorf("/a after it was removed: %d", code)
-	}
-	// Open connections: untouched, on the address that is gone.
-	if err := edge.WriteMessage(websocket.TextMessage, []byte("still")); err != nil {
-		t.Fatal(err)
-	}
-	if _, m, err := edge.ReadMessage(); err != nil || string(m) != "still" {
-		t.Errorf("edge stream after reload: %q, %v", m, err)
-	}
-	for _, from := range []*testutil.Peer{gw, text} {
-		from.Send("after the reload")
-		for _, p := range []*testutil.Peer{gw, text} {
-			if got := readSaid(p); !strings.HasSuffix(got, " said after the reload") {
-				t.Errorf("gateway client after reload heard %q", got)
-			}
-		}
-	}
-	// The admin token and the push API secret changed.
-	if adminAddr != srv.addr("admin") {
-		t.Errorf("admin moved from %s to %s though its address did not change", adminAddr, srv.addr("admin"))
-	}
-	for tok, want := range map[string]int{"t1": 401, "t2": 200} {
-		if got := bearerGet(t, "http://"+adminAddr+"/status", tok); got != want {
-			t.Errorf("admin with token %s: %d, want %d", tok, got, want)
-		}
-	}
-	for sec, want := range map[string]int{"s1": 401, "s2": 200} {
-		req, _ := http.NewRequest("POST", "http://"+srv.addr("push_api")+"/api/getAllClientIdCount", strings.NewReader("{}"))
-		req.Header.Set("Authorization", "Bearer "+sec)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("push API with secret %s: %d, want %d", sec, resp.StatusCode, want)
-		}
-	}
-	if s := srv.snapshot(); s.Reload.Generation != 1 || s.Reload.Failed {
-		t.Errorf("status reload block %+v", s.Reload)
-	}
-}
 
 // TestReloadSIGHUPAndLogReopen drives a server through its signal
 // channel: SIGHUP reloads, SIGUSR1 reopens the access log file after it
@@ -220,7 +33,7 @@ sites:
       - { path: /, respond: { body: %q } }
 `, logPath, body)
 	}
-	path := writeFile(t, dir, "config.yaml", cfgText("one"))
+	path := servertest.WriteFile(t, dir, "config.yaml", cfgText("one"))
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -231,18 +44,18 @@ sites:
 	}
 	defer closeAccess()
 	sig := make(chan os.Signal, 1)
-	srv, _ := serveConfig(t, cfg, serverOptions{Signals: sig, ReopenLogs: access.reopen, AccessLog: access.logger,
+	srv := servertest.Serve(t, cfg, server.Options{Signals: sig, ReopenLogs: access.reopen, AccessLog: access.logger,
 		Load: func() (*config.Config, error) { return config.Load(path) }})
-	client := srv.testClient(t)
-	url := "https://localhost" + portOf(srv.addr("https")) + "/"
+	client := srv.Client()
+	url := srv.URL("/")
 
-	body(t, client, url+"before")
+	servertest.Body(t, client, url+"before")
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
 		t.Fatal(err)
 	}
 	sig <- syscall.SIGUSR1
 	testutil.WaitFor(t, "a new access log file", func() bool { _, err := os.Stat(logPath); return err == nil })
-	body(t, client, url+"after")
+	servertest.Body(t, client, url+"after")
 	testutil.WaitFor(t, "the access line in the new file", func() bool {
 		b, _ := os.ReadFile(logPath)
 		return bytes.Contains(b, []byte("after"))
@@ -251,15 +64,15 @@ sites:
 		t.Errorf("rotated file holds:\n%s", old)
 	}
 
-	writeFile(t, dir, "config.yaml", cfgText("two"))
+	servertest.WriteFile(t, dir, "config.yaml", cfgText("two"))
 	sig <- syscall.SIGHUP
-	testutil.WaitFor(t, "the reloaded response", func() bool { return body(t, client, url) == "two" })
+	testutil.WaitFor(t, "the reloaded response", func() bool { return servertest.Body(t, client, url) == "two" })
 }
 
 // TestValidateAdminNeedsToken checks that a public admin address without
 // a token is refused with file, line and key.
 func TestValidateAdminNeedsToken(t *testing.T) {
-	path := writeFile(t, t.TempDir(), "config.yaml", `admin: { listen: "0.0.0.0:9180" }
+	path := servertest.WriteFile(t, t.TempDir(), "config.yaml", `admin: { listen: "0.0.0.0:9180" }
 sites:
   - hosts: [localhost]
     tls: { internal: true }
@@ -269,176 +82,5 @@ sites:
 	code := run(t.Context(), []string{"validate", "-config", path}, &stdout, &stderr)
 	if code != exitFail || !strings.Contains(stderr.String(), "config.yaml:1: admin.listen: 0.0.0.0:9180 is not a loopback address") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
-	}
-}
-
-// testClient is an HTTPS client that trusts the server's local CA and
-// opens a new connection for each request.
-func (s *server) testClient(t *testing.T) *http.Client {
-	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: localRoots(t, s)}, DisableKeepAlives: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
-
-// readSaid reads until a chat line someone said.
-func readSaid(p *testutil.Peer) string {
-	for {
-		if m := p.Read(); strings.Contains(m, " said ") {
-			return m
-		}
-	}
-}
-
-// body GETs url and returns the body.
-func body(t *testing.T, c *http.Client, url string) string {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-// statusOf GETs url and returns the status code.
-func statusOf(t *testing.T, c *http.Client, url string) int {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// bearerGet GETs url with a bearer token and returns the status code.
-func bearerGet(t *testing.T, url, token string) int {
-	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// portOf is ":port" of a host:port address.
-func portOf(addr string) string {
-	_, port, _ := net.SplitHostPort(addr)
-	return ":" + port
-}
-
-// TestReloadAllOrNothing hammers the server with requests while reloads
-// that change the response but carry a certificate that cannot load are
-// refused: no request may ever see the refused configuration.
-func TestReloadAllOrNothing(t *testing.T) {
-	base := `listen: { https: "127.0.0.1:0", http: "" }
-admin: { listen: "" }
-sites:
-  - hosts: [localhost]
-    tls: { internal: true }
-    routes:
-      - { path: /, respond: { body: "%s" } }
-`
-	srv, path := startReloadable(t, fmt.Sprintf(base, "one"), serverOptions{})
-	client := srv.testClient(t)
-	url := "https://localhost" + portOf(srv.addr("https")) + "/"
-	refused := fmt.Sprintf(base, "two") + `  - hosts: [broken.example]
-    tls: { cert_file: /nonexistent.pem, key_file: /nonexistent.key }
-    routes: [{ path: /, respond: { body: x } }]
-`
-	var seen sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(url)
-				if err != nil {
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				seen.Store(string(b), true)
-			}
-		})
-	}
-	for range 10 {
-		writeFile(t, filepath.Dir(path), "config.yaml", refused)
-		if err := srv.reload(); err == nil {
-			t.Fatal("a reload with a missing certificate applied")
-		}
-	}
-	close(stop)
-	wg.Wait()
-	if _, ok := seen.Load("two"); ok {
-		t.Error("a request was answered by the configuration the reload refused")
-	}
-	if _, ok := seen.Load("one"); !ok {
-		t.Error("no request was answered at all")
-	}
-}
-
-// TestStopCutsReplacedServers checks that a graceful stop gives the
-// servers a reload replaced shutdown_timeout, not the drain_timeout they
-// had: a long response through a replaced server must not hold the
-// process past its stop deadline.
-func TestStopCutsReplacedServers(t *testing.T) {
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for range 600 {
-			if _, err := io.WriteString(w, "data: x\n\n"); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			time.Sleep(100 * time.Millisecond)
-		}
-	}))
-	defer slow.Close()
-	cfgText := func(keepalive string) string {
-		return fmt.Sprintf(`listen: { https: "127.0.0.1:0", http: "" }
-admin: { listen: "" }
-shutdown_timeout: 1s
-drain_timeout: 1m
-limits: { keepalive_timeout: %s }
-sites:
-  - hosts: [localhost]
-    tls: { internal: true }
-    routes:
-      - { path: /, upstreams: ["http://%s"] }
-`, keepalive, slow.Listener.Addr())
-	}
-	path := writeFile(t, t.TempDir(), "config.yaml", cfgText("75s"))
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, stop := serveConfig(t, cfg, serverOptions{Load: func() (*config.Config, error) { return config.Load(path) }})
-	client := srv.testClient(t)
-	client.Timeout = 0
-	resp, err := client.Get("https://localhost" + portOf(srv.addr("https")) + "/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	go io.Copy(io.Discard, resp.Body)
-	writeFile(t, filepath.Dir(path), "config.yaml", cfgText("70s")) // new limits: the https server is replaced
-	if err := srv.reload(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- stop() }()
-	select {
-	case <-stopped:
-	case <-time.After(20 * time.Second): // shutdown_timeout is 1s; drain_timeout 1m
-		t.Fatal("stop waited for the replaced server's drain_timeout")
 	}
 }

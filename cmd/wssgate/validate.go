@@ -52,12 +52,10 @@ func checkConfig(cfg *config.Config) (problems, warnings error) {
 		probs, warns = certs.Check()
 		tlsErr = errors.Join(probs...)
 	}
-	a := cfg.Admin
-	_, adminErr := adminToken(a)
-	if err := errors.Join(tlsErr, proxyErr, secretProblems(cfg), adminErr); err != nil {
-		problems = positioned(cfg, err)
+	if err := errors.Join(tlsErr, proxyErr, cfg.CheckSecrets()); err != nil {
+		problems = cfg.Positioned(err)
 	}
-	return problems, positioned(cfg, errors.Join(warns...))
+	return problems, cfg.Positioned(errors.Join(warns...))
 }
 
 // printWarnings prints each warning joined in err on its own line,

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -51,4 +52,13 @@ func EchoRoundTrip(t testing.TB, c *websocket.Conn, mt int, msg []byte) {
 		}
 		t.Fatalf("echo: %d bytes came back as %d bytes (different content)", len(msg), len(got))
 	}
+}
+
+// EchoServer is an [EchoWebSocket] backend on loopback, closed when the
+// test ends.
+func EchoServer(t testing.TB) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(EchoWebSocket))
+	t.Cleanup(srv.Close)
+	return srv
 }

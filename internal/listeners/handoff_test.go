@@ -1,4 +1,4 @@
-package main
+package listeners
 
 import (
 	"context"
@@ -37,8 +37,8 @@ func nonBlocking(t *testing.T, ln net.Listener) bool {
 // still stops accepting at once after a connection.
 func TestHandoffFailures(t *testing.T) {
 	dir := t.TempDir()
-	slow := writeFile(t, dir, "slow", "#!/bin/sh\nexec sleep 30\n")
-	if err := os.Chmod(slow, 0o755); err != nil {
+	slow := filepath.Join(dir, "slow")
+	if err := os.WriteFile(slow, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -56,13 +56,15 @@ func TestHandoffFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ss := newSockets(nil, nil, nil)
-			sock, _, err := ss.get("https", "127.0.0.1:0")
+			ss := NewSet(nil, nil, nil)
+			sock, _, err := ss.Open("https", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := sock.view()
+			v := sock.Listener()
+			served := make(chan struct{})
 			go func() {
+				defer close(served)
 				for {
 					c, err := v.Accept()
 					if err != nil {
@@ -71,14 +73,14 @@ func TestHandoffFailures(t *testing.T) {
 					c.Close()
 				}
 			}()
-			h := &handoff{exe: tt.exe, log: testutil.Logger(t)}
+			h := &Handoff{Exe: tt.exe, log: testutil.Logger(t)}
 			began := time.Now()
-			err = h.Upgrade(tt.ctx(), ss.listeners())
+			err = h.Start(tt.ctx(), ss.Listeners())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Upgrade: %v, want an error with %q", err, tt.want)
+				t.Fatalf("Start: %v, want an error with %q", err, tt.want)
 			}
 			if d := time.Since(began); d > 10*time.Second {
-				t.Errorf("Upgrade took %s to give up", d)
+				t.Errorf("Start took %s to give up", d)
 			}
 			if !nonBlocking(t, sock.ln) {
 				t.Error("the upgrade left the listening socket blocking")
@@ -89,14 +91,15 @@ func TestHandoffFailures(t *testing.T) {
 			}
 			c.Close()
 			quiesced := make(chan struct{})
-			go func() { ss.quiesce(5 * time.Second); close(quiesced) }()
+			go func() { ss.Quiesce(5 * time.Second); close(quiesced) }()
 			select {
 			case <-quiesced:
 			case <-time.After(3 * time.Second):
 				t.Fatal("stopping the socket waited for another connection")
 			}
 			v.Close()
-			ss.closeAll()
+			<-served
+			ss.CloseAll()
 		})
 	}
 }
@@ -117,11 +120,11 @@ func (failingSource) Listen(_, addr string) (net.Listener, error) {
 // good is reported with its error, whatever server it feeds.
 func TestSocketFailureReported(t *testing.T) {
 	got := make(chan error, 1)
-	ss := newSockets(failingSource{}, nil, func(name, addr string, err error) { got <- err })
-	if _, _, err := ss.get("gateway_text", "127.0.0.1:0"); err != nil {
+	ss := NewSet(failingSource{}, nil, func(name, addr string, err error) { got <- err })
+	if _, _, err := ss.Open("gateway_text", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	defer ss.closeAll()
+	defer ss.CloseAll()
 	select {
 	case err := <-got:
 		if !errors.Is(err, syscall.EINVAL) {

@@ -1,14 +1,11 @@
-package main
+package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +49,7 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 		handler = gateway.NopHandler{}
 	case "webhook":
 		w := gc.Webhook
-		secret, err := readSecret("gateway.webhook", w.Secret, w.SecretFile, w.SecretEnv)
+		secret, err := cfg.WebhookSecret()
 		if err != nil {
 			return nil, err
 		}
@@ -93,19 +90,6 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 	// The edge tells the hub each client's address; trusted only matters
 	// for the standalone listener, whose front has its own handler.
 	return &gatewayServer{hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(nil)), hook: hook, node: node}, nil
-}
-
-// parseTrusted parses trusted_proxies.
-func parseTrusted(list []string) ([]netip.Prefix, error) {
-	var trusted []netip.Prefix
-	for _, s := range list {
-		p, err := config.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %w", err)
-		}
-		trusted = append(trusted, p)
-	}
-	return trusted, nil
 }
 
 // addAPI records a push API server, whose calls count in stats.
@@ -161,72 +145,4 @@ func (g *gatewayServer) shutdown(ctx context.Context) error {
 		}()
 	}
 	return g.hub.Shutdown(ctx)
-}
-
-// readSecret returns the secret given by exactly one of value, a file
-// or an environment variable (validation checked that at most one is
-// set); "" when none is. key is the block's key ("gateway.push_api").
-func readSecret(key, value, file, env string) (string, error) {
-	return readSecretKeys(key+".secret_file", key+".secret_env", value, file, env)
-}
-
-// readSecretKeys is readSecret with the keys of the file and the
-// variable named in full, for errors.
-func readSecretKeys(fileKey, envKey, value, file, env string) (string, error) {
-	switch {
-	case value != "":
-		return value, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", fileKey, err)
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("%s: %s is empty", fileKey, file)
-		}
-		return s, nil
-	case env != "":
-		s := strings.TrimSpace(os.Getenv(env))
-		if s == "" {
-			return "", fmt.Errorf("%s: environment variable %s is not set", envKey, env)
-		}
-		return s, nil
-	}
-	return "", nil
-}
-
-// adminToken reads the admin token.
-func adminToken(a config.Admin) (string, error) {
-	return readSecretKeys("admin.token_file", "admin.token_env", a.Token, a.TokenFile, a.TokenEnv)
-}
-
-// secretProblems reads the gateway's secrets as run would, so that
-// validate reports a missing file or unset variable with its line.
-func secretProblems(cfg *config.Config) error {
-	if !cfg.UsesGateway() {
-		return nil
-	}
-	var errs []error
-	check := func(key, value, file, env string) {
-		if _, err := readSecret(key, value, file, env); err != nil {
-			sub := "secret_file"
-			if env != "" {
-				sub = "secret_env"
-			}
-			ce := &config.Error{Key: key + "." + sub, Msg: strings.TrimPrefix(err.Error(), key+"."+sub+": ")}
-			if cfg.Source != nil {
-				ce.File, ce.Line = cfg.Source.File, cfg.Source.Line(ce.Key)
-			}
-			errs = append(errs, ce)
-		}
-	}
-	g := cfg.Gateway
-	if g.PushAPI.Listen != "" {
-		check("gateway.push_api", g.PushAPI.Secret, g.PushAPI.SecretFile, g.PushAPI.SecretEnv)
-	}
-	if g.EventsMode() == "webhook" {
-		check("gateway.webhook", g.Webhook.Secret, g.Webhook.SecretFile, g.Webhook.SecretEnv)
-	}
-	return errors.Join(errs...)
 }

@@ -1,16 +1,21 @@
-package main
+package server
 
 import (
 	"slices"
 	"time"
 
+	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/status"
 )
 
-// snapshot is the server's state for status and metrics.
-func (s *server) snapshot() status.Snapshot {
+// Snapshot is the server's state for status and metrics.
+func (s *Server) Snapshot() status.Snapshot {
 	now := time.Now()
-	snap := status.Snapshot{Time: now, Process: status.ReadProcess(versionString(), s.started, now)}
+	version := s.opts.Version
+	if version == "" {
+		version = "devel"
+	}
+	snap := status.Snapshot{Time: now, Process: status.ReadProcess(version, s.started, now)}
 	snap.Process.Draining = s.draining.Load()
 
 	r := &s.reloads
@@ -18,19 +23,18 @@ func (s *server) snapshot() status.Snapshot {
 	snap.Reload = status.Reload{Generation: r.generation, Attempts: r.attempts, Began: r.began, Time: r.time,
 		Failed: r.attempts > 0 && !r.ok, Problems: slices.Clone(r.problems)}
 	r.mu.Unlock()
-	u := &s.upgrade
+	u := &s.handover
 	u.mu.Lock()
 	snap.Upgrade = status.Upgrade{Attempts: u.attempts, InProgress: u.inProgress, Time: u.time, Error: u.err}
 	u.mu.Unlock()
 
-	for _, sock := range s.sockets.list() {
-		st := sock.stats
-		snap.Listeners = append(snap.Listeners, status.Listener{Name: sock.name, Addr: sock.bound.String(),
-			Conns: st.active.Load(), Total: st.total.Load(), BytesIn: st.bytesIn.Load(), BytesOut: st.bytesOut.Load()})
+	for _, sock := range s.sockets.List() {
+		st := sock.Stats
+		snap.Listeners = append(snap.Listeners, status.Listener{Name: sock.Name, Addr: sock.Bound.String(),
+			Conns: st.Active, Total: st.Total, BytesIn: st.BytesIn, BytesOut: st.BytesOut})
 	}
-	order := []string{"https", "http", "gateway_text", "gateway_websocket", "push_api", "admin"} // of the rows
 	slices.SortFunc(snap.Listeners, func(a, b status.Listener) int {
-		return slices.Index(order, a.Name) - slices.Index(order, b.Name)
+		return config.Listener(a.Name).Order() - config.Listener(b.Name).Order()
 	})
 
 	ps := s.proxy.Stats()

@@ -1,6 +1,0 @@
-//go:build !unix
-
-package main
-
-// openFileLimit returns 0: the limit is not known on this system.
-func openFileLimit() uint64 { return 0 }
