@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Config is the whole wssgate configuration, as read from YAML.
 //
@@ -516,4 +519,22 @@ func setDuration(p *time.Duration, def time.Duration) {
 	if *p == 0 {
 		*p = def
 	}
+}
+
+// GatewayNode is the address client ids carry: gateway.node, else the
+// push API's address when it is IPv4, else 127.0.0.1:0. The error, for
+// a gateway.node that does not parse, is positioned.
+func (c *Config) GatewayNode() (netip.AddrPort, error) {
+	g := c.Gateway
+	if g.Node != "" {
+		ap, err := netip.ParseAddrPort(g.Node)
+		if err != nil {
+			return netip.AddrPort{}, c.Errorf("gateway.node", "%v", err)
+		}
+		return ap, nil
+	}
+	if ap, err := netip.ParseAddrPort(g.PushAPI.Listen); err == nil && ap.Addr().Unmap().Is4() {
+		return ap, nil
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), nil
 }

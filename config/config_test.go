@@ -343,3 +343,27 @@ func TestAdminPublicWithToken(t *testing.T) {
 		t.Errorf("admin %+v, drain %s", cfg.Admin, cfg.Drain())
 	}
 }
+
+func TestGatewayNode(t *testing.T) {
+	tests := []struct {
+		node, pushAPI, want string
+	}{
+		{"10.0.0.5:2900", "127.0.0.1:9000", "10.0.0.5:2900"},
+		{"", "127.0.0.1:9000", "127.0.0.1:9000"},
+		{"", "[::1]:9000", "127.0.0.1:0"},
+		{"", "", "127.0.0.1:0"},
+	}
+	for _, tt := range tests {
+		cfg := Default()
+		cfg.Gateway.Node, cfg.Gateway.PushAPI.Listen = tt.node, tt.pushAPI
+		got, err := cfg.GatewayNode()
+		if err != nil || got.String() != tt.want {
+			t.Errorf("node %q, push API %q: got %v, %v; want %s", tt.node, tt.pushAPI, got, err, tt.want)
+		}
+	}
+	cfg := Default()
+	cfg.Gateway.Node = "nonsense"
+	if _, err := cfg.GatewayNode(); err == nil || !strings.Contains(err.Error(), "gateway.node: ") {
+		t.Errorf("a bad node: got %v, want an error naming gateway.node", err)
+	}
+}

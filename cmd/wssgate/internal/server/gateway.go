@@ -34,7 +34,7 @@ type gatewayServer struct {
 func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err error) {
 	gc := cfg.Gateway
 	interval, limit, data := gc.PingSettings()
-	node, err := gatewayNode(gc)
+	node, err := cfg.GatewayNode()
 	if err != nil {
 		return nil, err
 	}
@@ -112,22 +112,6 @@ func (g *gatewayServer) apiStats() pushapi.Stats {
 		sum.Unauthorized += st.Unauthorized
 	}
 	return sum
-}
-
-// gatewayNode is the address client ids carry: gateway.node, else the
-// push API's address when it is IPv4, else 127.0.0.1:0.
-func gatewayNode(gc config.Gateway) (netip.AddrPort, error) {
-	if gc.Node != "" {
-		ap, err := netip.ParseAddrPort(gc.Node)
-		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("gateway.node: %w", err)
-		}
-		return ap, nil
-	}
-	if ap, err := netip.ParseAddrPort(gc.PushAPI.Listen); err == nil && ap.Addr().Unmap().Is4() {
-		return ap, nil
-	}
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), nil
 }
 
 // run keeps the heartbeats and the send watchdog going until ctx is done.

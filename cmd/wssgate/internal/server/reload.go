@@ -95,7 +95,7 @@ func (s *Server) reloadLocked() error {
 	certs, err := s.certs.Prepare(cfg)
 	if err != nil {
 		undo()
-		return cfg.Positioned(upgradeHint(err))
+		return upgradeHint(cfg, err)
 	}
 
 	// Applied from here on; nothing below fails.
@@ -179,10 +179,22 @@ func (r *retiring) list() []*endpoint {
 // wait waits until every retiring endpoint has stopped.
 func (r *retiring) wait() { r.wg.Wait() }
 
-// upgradeHint tells how to apply the changes a reload cannot.
-func upgradeHint(err error) error {
-	if errors.Is(err, tlsconf.ErrRestartRequired) {
-		return fmt.Errorf("%w; apply it with wssgate upgrade", err)
+// upgradeHint returns the problems joined in err, positioned, each that
+// only a binary upgrade can apply saying so.
+func upgradeHint(cfg *config.Config, err error) error {
+	var out []error
+	for _, e := range config.Errors(err) {
+		p := cfg.Positioned(e)
+		if errors.Is(e, tlsconf.ErrRestartRequired) {
+			if ce, ok := p.(*config.Error); ok {
+				hinted := *ce
+				hinted.Msg += "; apply it with wssgate upgrade"
+				p = &hinted
+			} else {
+				p = fmt.Errorf("%w; apply it with wssgate upgrade", p)
+			}
+		}
+		out = append(out, p)
 	}
-	return err
+	return errors.Join(out...)
 }
