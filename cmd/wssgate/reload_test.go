@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -140,9 +141,9 @@ sites:
 		t.Fatal(err)
 	}
 	defer edge.Close()
-	gw := testutil.DialWSWith(t, &d, "wss://localhost"+portOf(first)+"/wss", nil)
+	gw := gatewaytest.DialWSWith(t, &d, "wss://localhost"+portOf(first)+"/wss", nil)
 	gw.ReadID("Hello ")
-	text := testutil.DialText(t, srv.addr("gateway_text"))
+	text := gatewaytest.DialText(t, srv.addr("gateway_text"))
 	text.ReadID("Hello ")
 	adminAddr := srv.addr("admin")
 
@@ -168,9 +169,9 @@ sites:
 	if _, m, err := edge.ReadMessage(); err != nil || string(m) != "still" {
 		t.Errorf("edge stream after reload: %q, %v", m, err)
 	}
-	for _, from := range []*testutil.Peer{gw, text} {
+	for _, from := range []*gatewaytest.Peer{gw, text} {
 		from.Send("after the reload")
-		for _, p := range []*testutil.Peer{gw, text} {
+		for _, p := range []*gatewaytest.Peer{gw, text} {
 			if got := readSaid(p); !strings.HasSuffix(got, " said after the reload") {
 				t.Errorf("gateway client after reload heard %q", got)
 			}
@@ -282,7 +283,7 @@ func (s *server) testClient(t *testing.T) *http.Client {
 }
 
 // readSaid reads until a chat line someone said.
-func readSaid(p *testutil.Peer) string {
+func readSaid(p *gatewaytest.Peer) string {
 	for {
 		if m := p.Read(); strings.Contains(m, " said ") {
 			return m
