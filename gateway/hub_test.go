@@ -908,3 +908,66 @@ func TestCloseClientLastIsLast(t *testing.T) {
 		}
 	}
 }
+
+// TestWait: Wait returns at once for a hub without clients, returns once
+// the last client has gone (OnClose included), and gives up when its
+// context ends.
+func TestWait(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel() // Wait must not need the context when there is nothing to wait for
+
+	t.Run("no clients", func(t *testing.T) {
+		th := gatewaytest.New(t, gateway.Options{})
+		if err := th.Hub.Wait(canceled); err != nil {
+			t.Errorf("Wait on a hub without clients: got %v, want nil", err)
+		}
+	})
+
+	t.Run("last client leaves", func(t *testing.T) {
+		th := gatewaytest.New(t, gateway.Options{})
+		ws, _ := th.Connect(t, "websocket")
+		text, _ := th.Connect(t, "text")
+		waited := make(chan error, 1)
+		go func() { waited <- th.Hub.Wait(context.Background()) }()
+
+		ws.Close()
+		th.Events.WaitCloses(t, 1)
+		select {
+		case err := <-waited:
+			t.Fatalf("Wait returned %v with a client still connected", err)
+		default:
+		}
+
+		text.Close()
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatalf("Wait: got %v, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Wait did not return after the last client left")
+		}
+		if n := len(th.Events.Closes()); n != 2 {
+			t.Errorf("Wait returned after %d OnClose calls, want 2", n)
+		}
+		if n := th.Hub.Stats().Clients; n != 0 {
+			t.Errorf("Wait returned with Stats().Clients = %d, want 0", n)
+		}
+		if err := th.Hub.Wait(canceled); err != nil {
+			t.Errorf("Wait again: got %v, want nil", err)
+		}
+	})
+
+	t.Run("context ends", func(t *testing.T) {
+		th := gatewaytest.New(t, gateway.Options{})
+		th.Connect(t, "text")
+		if err := th.Hub.Wait(canceled); !errors.Is(err, context.Canceled) {
+			t.Errorf("Wait with a canceled context: got %v, want context.Canceled", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if err := th.Hub.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Wait past its deadline: got %v, want context.DeadlineExceeded", err)
+		}
+	})
+}
