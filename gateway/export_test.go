@@ -19,6 +19,15 @@ func (h *Hub) SetNextCounter(n uint32) {
 	h.ids.next = n
 }
 
+// Writing reports whether the writer of client id is in a batch: it has
+// started writing what is queued and not finished.
+func (h *Hub) Writing(id string) bool {
+	h.mu.RLock()
+	c := h.clients[id]
+	h.mu.RUnlock()
+	return c != nil && c.writing.Load() != 0
+}
+
 // KnownMethod reports whether [Hub.Call] knows the method name.
 func KnownMethod(name string) bool { return method(name) != nil }
 

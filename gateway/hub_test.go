@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,6 +399,7 @@ func TestHeartbeat(t *testing.T) {
 	start := time.Now()
 
 	// The talker answers every ping, as the chat page does.
+	var talkerPings atomic.Int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -407,16 +409,25 @@ func TestHeartbeat(t *testing.T) {
 				return
 			}
 			if s == `{"type":"ping"}` {
+				talkerPings.Add(1)
 				talker.Conn().Write([]byte("{\"type\":\"pong\"}\n"))
 			}
 		}
 	}()
-	// A browser-like client answers WebSocket pings (gorilla's default
-	// ping handler), but sends no message: that counts as alive too.
-	pongOnly := th.DialWS(t)
+	// A browser-like client answers WebSocket pings (as gorilla's default
+	// ping handler does), but sends no message: that counts as alive too.
+	var pongPings atomic.Int64
+	pongOnly := th.DialWS(t).WS()
+	pongOnly.SetPingHandler(func(data string) error {
+		pongPings.Add(1)
+		pongOnly.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		return nil
+	})
+	pongDone := make(chan struct{})
 	go func() {
+		defer close(pongDone)
 		for {
-			if _, _, err := pongOnly.WS().ReadMessage(); err != nil {
+			if _, _, err := pongOnly.ReadMessage(); err != nil {
 				return
 			}
 		}
@@ -443,16 +454,26 @@ func TestHeartbeat(t *testing.T) {
 	if !r.sawPing {
 		t.Errorf("silent WebSocket client never got ping_data")
 	}
-	// The talker and the pong-only client stay through several more limits.
-	time.Sleep(6 * interval)
+	// The talker and the pong-only client stay through two more limits:
+	// each gets five more pings, one per interval, which a client taken
+	// for silent (closed within interval × limit + interval/2) would not.
+	talkerFrom, pongFrom := talkerPings.Load(), pongPings.Load()
+	testutil.WaitFor(t, "five more pings to each talking client", func() bool {
+		return talkerPings.Load() >= talkerFrom+5 && pongPings.Load() >= pongFrom+5
+	})
 	if !th.Hub.IsOnline(talkerID) || th.Hub.GetAllClientIDCount() != 2 {
-		t.Errorf("talking clients were closed: %d left", th.Hub.GetAllClientIDCount())
+		t.Errorf("talking clients were closed: got %d clients, want 2", th.Hub.GetAllClientIDCount())
+	}
+	if n := len(th.Events.Closes()); n != 2 {
+		t.Errorf("got %d closes, want 2 (the silent clients)", n)
 	}
 	if s := th.Hub.Stats(); s.HeartbeatClosed != 2 {
 		t.Errorf("HeartbeatClosed = %d, want 2", s.HeartbeatClosed)
 	}
 	talker.Conn().Close()
 	<-done
+	pongOnly.Close()
+	<-pongDone
 }
 
 func TestHeartbeatLimitZeroOnlySends(t *testing.T) {
@@ -649,27 +670,44 @@ func TestCloseFrames(t *testing.T) {
 	}
 }
 
+// answerWatch is a Recorder that notes whether the client had answered
+// the hub's close frame (answered, which the test sets) when OnClose ran.
+type answerWatch struct {
+	gatewaytest.Recorder
+	answered        atomic.Bool
+	answeredAtClose atomic.Bool
+}
+
+func (w *answerWatch) OnClose(c gateway.ClientInfo) {
+	w.answeredAtClose.Store(w.answered.Load())
+	w.Recorder.OnClose(c)
+}
+
 // TestCloseWaitsForClient: after closeClient's close frame the hub waits
 // for the client's answer (up to closeWait) before it ends the
 // connection, so the last message is not lost to a reset.
 func TestCloseWaitsForClient(t *testing.T) {
-	th := gatewaytest.New(t, gateway.Options{})
+	w := &answerWatch{}
+	th := gatewaytest.New(t, gateway.Options{Handler: w})
+	th.Events = &w.Recorder
 	p, id := th.Connect(t, "websocket")
-	const delay = 300 * time.Millisecond
-	start := time.Now()
+	// The client answers the close frame itself, below, not on reading it.
+	p.WS().SetCloseHandler(func(int, string) error { return nil })
 	if err := th.Hub.CloseClient(id, []byte("bye")); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.Read(); got != "bye" {
 		t.Fatalf("last message %q, want bye", got)
 	}
-	time.Sleep(delay) // the client answers the close frame late
 	if _, err := p.ReadErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-		t.Errorf("got %v, want close 1000", err)
+		t.Fatalf("got %v, want close 1000", err)
 	}
+	time.Sleep(300 * time.Millisecond) // a slow client: it answers late
+	w.answered.Store(true)
+	p.WS().WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	th.Events.WaitCloses(t, 1)
-	if d := time.Since(start); d < delay {
-		t.Errorf("OnClose ran %v after CloseClient, before the client answered (%v)", d, delay)
+	if !w.answeredAtClose.Load() {
+		t.Errorf("OnClose ran before the client answered the close frame, want after")
 	}
 }
 
@@ -860,7 +898,8 @@ func TestShutdownStuckClient(t *testing.T) {
 	th := gatewaytest.New(t, gateway.Options{SendTimeout: 300 * time.Millisecond})
 	_, stuck := th.Connect(t, "websocket") // never reads
 	th.Hub.SendToClient(stuck, make([]byte, 32<<20))
-	time.Sleep(100 * time.Millisecond) // the writer is blocked now
+	// More than the socket buffers take: the writer blocks in this write.
+	testutil.WaitFor(t, "the writer to start", func() bool { return th.Hub.Writing(stuck) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -891,7 +930,9 @@ func TestCloseClientLastIsLast(t *testing.T) {
 				}
 			}
 		})
-		time.Sleep(time.Millisecond)
+		if got := p.Read(); got != "flood" { // the flood is on
+			t.Fatalf("round %d: first line %q, want flood", i, got)
+		}
 		th.Hub.CloseClient(id, []byte("last"))
 		var lines []string
 		for {
