@@ -22,18 +22,19 @@ type Env struct {
 	Server   *httptest.Server // the HTTP side; Server.Certificate() over TLS
 	WSURL    string           // Server.URL with ws:// or wss://
 	TextAddr string           // the text listener's "127.0.0.1:port"
-	// Events records the hub's events when its Handler is a Recorder
-	// that [New] made; nil otherwise. A test whose handler wraps a
-	// Recorder of its own sets it, for [Env.Connect].
+	// Events records the hub's events when [New] built the hub with a
+	// Recorder as its Handler; nil otherwise. A test whose handler wraps
+	// a Recorder sets it, for [Env.Connect].
 	Events *Recorder
 }
 
 // New builds a hub from opts and serves it as [Start] does. A nil
-// opts.Handler becomes a new [Recorder], which Env.Events holds; a nil
-// opts.Logger becomes one that logs through t.
+// opts.Handler becomes a new [Recorder]; Env.Events holds it, or
+// opts.Handler if that is a *Recorder. A nil opts.Logger becomes one
+// that logs through t.
 func New(t testing.TB, opts gateway.Options) *Env {
 	t.Helper()
-	var rec *Recorder
+	rec, _ := opts.Handler.(*Recorder)
 	if opts.Handler == nil {
 		rec = &Recorder{}
 		opts.Handler = rec
