@@ -65,16 +65,26 @@ type client struct {
 
 	qmu    sync.Mutex
 	queue  []item
-	open   bool           // sends are taken: no close queued, not cut, the reader runs
-	writer bool           // a writer goroutine runs; it ends when the queue is empty
-	writes sync.WaitGroup // the writer goroutine, for the reader's end
+	open   bool // sends are taken: no close queued, not cut, the reader runs
+	writer bool // a writer goroutine runs; it ends when the queue is empty
+	// writes counts the client's goroutines besides its reader: the
+	// writer, and the closer of a client found too slow. The reader owns
+	// them (endRead waits for them). A sender adds one under qmu, having
+	// found open true, so none is added once endRead, which clears open
+	// first, waits.
+	writes sync.WaitGroup
 
 	lastSeen atomic.Int64 // hub clock, nanoseconds
 	writing  atomic.Int64 // hub clock of the write's last progress; 0 = not writing
 	pw       *progressWriter
 }
 
+// newClient makes a client of h for t and counts it in h until
+// h.serve(c, ...), which must follow, returns: call it before starting
+// the goroutine that runs serve, so that [Hub.Wait] waits for that
+// goroutine from its start.
 func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
+	h.started()
 	c := &client{
 		hub:  h,
 		addr: addr,
@@ -104,12 +114,17 @@ func (c *client) enqueue(it item) bool {
 		c.open = false
 	case len(c.queue) >= c.hub.sendQueue:
 		c.open = false
+		c.writes.Add(1)
 		c.qmu.Unlock()
 		c.hub.stats.sendFail.Add(1)
 		c.hub.log.Info("client too slow, disconnected", "client_id", c.id, "queued", c.hub.sendQueue)
 		// The caller may hold the hub lock, and closing a TLS connection
-		// can block on its close_notify: close it elsewhere.
-		go c.t.conn().Close()
+		// can block on its close_notify: close it elsewhere. The reader
+		// owns this goroutine: its endRead waits for it.
+		go func() {
+			defer c.writes.Done()
+			c.t.conn().Close()
+		}()
 		return false
 	}
 	c.queue = append(c.queue, it)
@@ -118,7 +133,8 @@ func (c *client) enqueue(it item) bool {
 }
 
 // endRead stops the sends to c and waits until its writer has written
-// what was queued (a close echo, say) and ended.
+// what was queued (a close echo, say) and ended, and until a closer
+// started by enqueue has returned.
 func (c *client) endRead() {
 	c.stopSends()
 	c.writes.Wait()
@@ -146,7 +162,8 @@ func (c *client) closeAfter(last *message, d Disconnect) bool {
 }
 
 // startWriterLocked makes sure a writer runs for what is queued, and
-// unlocks qmu, which the caller holds.
+// unlocks qmu, which the caller holds. The writer is counted in writes,
+// so that its owner, the reader, waits for it in endRead.
 func (c *client) startWriterLocked() {
 	start := !c.writer
 	if start {

@@ -24,4 +24,9 @@
 // is disconnected and counted as a send failure, so a slow client never
 // slows delivery to the others, and the hub lock is never held while a
 // socket is written.
+//
+// Every goroutine has an owner that waits for it. The hub owns each
+// connection's reader ([Hub.Wait] and [Hub.Shutdown] wait for it); the
+// reader owns its writer and waits for it before OnClose; [Hub.Run] and
+// [Hub.ServeText] run on their caller's goroutines.
 package gateway

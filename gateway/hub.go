@@ -80,7 +80,13 @@ type hubStats struct {
 
 // Hub is the connection hub. Its methods are safe for concurrent use.
 // Create it with [New], run its heartbeat with [Hub.Run], and end it with
-// [Hub.Shutdown].
+// [Hub.Shutdown]; [Hub.Wait] tells when its last client has gone.
+//
+// The hub owns the goroutine serving each connection (the reader, which
+// ServeText and the WebSocket handler start): Wait and Shutdown wait for
+// it. The reader in turn owns its client's writer goroutine, which runs
+// only while something is queued, and the goroutine that closes a client
+// found too slow: it waits for them before it calls OnClose.
 type Hub struct {
 	handler     Handler
 	log         *slog.Logger
@@ -101,9 +107,17 @@ type Hub struct {
 	groups   map[string]map[string]*client
 	uids     map[string]map[string]*client
 	shutdown bool
-	conns    sync.WaitGroup // one per connection, until OnClose has returned
-	done     chan struct{}  // closed by Shutdown
+	done     chan struct{} // closed by Shutdown
 	once     sync.Once
+
+	// lmu guards live and idle. live counts the clients from newClient
+	// until serve returns: by then OnClose has returned, and so have the
+	// client's goroutines but the reader that runs serve. idle, made by
+	// a Wait while live > 0, is closed when live drops to zero: a hub
+	// that nobody waits on makes no channel.
+	lmu  sync.Mutex
+	live int
+	idle chan struct{}
 }
 
 // New returns a hub with opts' zero fields set to their defaults.
@@ -256,6 +270,52 @@ func (h *Hub) snapshot(buf []*client) []*client {
 	return buf
 }
 
+// Wait returns nil once the hub has no clients: every connection has
+// ended, its OnClose has returned and its goroutines have returned (the
+// reader is returning; for a WebSocket client it still calls the
+// function [Options.Hold] returned). It returns at once when the hub has
+// no clients, and ctx.Err() if ctx is done first. Wait does not stop new
+// clients, which it then waits for too: stop the listeners first, or
+// call [Hub.Shutdown]. Don't call it from a Handler method: it waits for
+// that handler's own client.
+func (h *Hub) Wait(ctx context.Context) error {
+	h.lmu.Lock()
+	if h.live == 0 {
+		h.lmu.Unlock()
+		return nil
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+	}
+	idle := h.idle
+	h.lmu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// started counts a client that newClient made; serve calls ended when
+// it is done with it.
+func (h *Hub) started() {
+	h.lmu.Lock()
+	h.live++
+	h.lmu.Unlock()
+}
+
+// ended uncounts a client and wakes the Waits if it was the last.
+func (h *Hub) ended() {
+	h.lmu.Lock()
+	defer h.lmu.Unlock()
+	h.live--
+	if h.live == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
+}
+
 // Shutdown stops taking clients, sends every client close 1001 after
 // what is already queued for it, and waits until every connection has
 // ended and its OnClose has returned, or ctx is done: then it cuts the
@@ -274,34 +334,29 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		c.t.conn().SetWriteDeadline(deadline)
 		c.close(disconnectShutdown())
 	}
-	ended := make(chan struct{})
-	go func() {
-		h.conns.Wait()
-		close(ended)
-	}()
-	select {
-	case <-ended:
+	err := h.Wait(ctx)
+	if err == nil {
 		return nil
-	case <-ctx.Done():
 	}
 	for _, c := range h.snapshot(nil) {
 		c.cut()
 	}
-	<-ended
-	return ctx.Err()
+	h.Wait(context.Background()) // for the OnClose calls
+	return err
 }
 
 // serve runs a connection from registration to OnClose, on the calling
-// goroutine (its reader); the writer runs on a goroutine of its own.
+// goroutine (its reader), which the hub started with newClient; the
+// writer runs on a goroutine of its own, which serve waits for.
 // onConnect, if not nil, runs after OnConnect (for OnWebSocketConnect).
 func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
+	defer h.ended()
 	if err := h.register(c); err != nil {
 		c.close(disconnectShutdown())
 		c.endRead()
 		c.t.conn().Close()
 		return err
 	}
-	defer h.conns.Done()
 	info := c.info()
 	h.log.Debug("client connected", "client_id", c.id, "addr", c.addr, "transport", info.Transport)
 	ok := h.guard(c, "connect", func() { h.handler.OnConnect(info) })
@@ -388,7 +443,6 @@ func (h *Hub) register(c *client) error {
 	}
 	c.id = h.ids.newID(func(id string) bool { _, ok := h.clients[id]; return ok })
 	h.clients[c.id] = c
-	h.conns.Add(1)
 	h.stats.connections.Add(1)
 	return nil
 }

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -13,29 +13,32 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
 func TestClientIDs(t *testing.T) {
 	node := netip.MustParseAddrPort("10.1.2.3:2900")
-	th := startHub(t, Options{Node: node})
+	th := gatewaytest.New(t, gateway.Options{Node: node})
 	seen := make(map[string]bool)
 	for i := range 20 {
 		kind := "websocket"
 		if i%2 == 1 {
 			kind = "text"
 		}
-		_, id := th.connect(t, kind)
+		_, id := th.Connect(t, kind)
 		if seen[id] {
 			t.Fatalf("id %s given twice", id)
 		}
 		seen[id] = true
-		gotNode, counter, err := ParseClientID(id)
+		gotNode, counter, err := gateway.ParseClientID(id)
 		if err != nil {
 			t.Fatalf("ParseClientID(%q): %v", id, err)
 		}
@@ -47,40 +50,40 @@ func TestClientIDs(t *testing.T) {
 		t.Errorf("first id is not %s (GatewayWorker's layout): %v", id, seen)
 	}
 	for _, bad := range []string{"", "7f000001", "zz0000010b5600000001", "7f0000010b56000000011"} {
-		if _, _, err := ParseClientID(bad); !errors.Is(err, ErrBadClientID) {
+		if _, _, err := gateway.ParseClientID(bad); !errors.Is(err, gateway.ErrBadClientID) {
 			t.Errorf("ParseClientID(%q) error = %v, want ErrBadClientID", bad, err)
 		}
 	}
 }
 
 func TestIDCounterWrapSkipsIDsInUse(t *testing.T) {
-	th := startHub(t, Options{firstCounter: 0xFFFFFFFE})
-	_, a := th.connect(t, "text") // ...fffffffe
-	_, b := th.connect(t, "text") // ...ffffffff
-	_, c := th.connect(t, "text") // wraps to ...00000000
+	var opts gateway.Options
+	gateway.SetFirstCounter(&opts, 0xFFFFFFFE)
+	th := gatewaytest.New(t, opts)
+	_, a := th.Connect(t, "text") // ...fffffffe
+	_, b := th.Connect(t, "text") // ...ffffffff
+	_, c := th.Connect(t, "text") // wraps to ...00000000
 	if !strings.HasSuffix(a, "fffffffe") || !strings.HasSuffix(b, "ffffffff") || !strings.HasSuffix(c, "00000000") {
 		t.Fatalf("ids %s %s %s do not wrap as expected", a, b, c)
 	}
 	// Wrap again, with the counter at a value still in use.
-	th.ids.mu.Lock()
-	th.ids.next = 0xFFFFFFFE
-	th.ids.mu.Unlock()
-	_, d := th.connect(t, "text")
+	th.Hub.SetNextCounter(0xFFFFFFFE)
+	_, d := th.Connect(t, "text")
 	if d == a || d == b || d == c || !strings.HasSuffix(d, "00000001") {
 		t.Fatalf("after the wrap got %s, want the first counter not in use (…00000001)", d)
 	}
 }
 
 func TestAPI(t *testing.T) {
-	th := startHub(t, Options{})
-	p1, id1 := th.connect(t, "websocket")
-	p2, id2 := th.connect(t, "text")
-	p3, id3 := th.connect(t, "websocket")
-	peers := map[string]*peer{id1: p1, id2: p2, id3: p3}
+	th := gatewaytest.New(t, gateway.Options{})
+	p1, id1 := th.Connect(t, "websocket")
+	p2, id2 := th.Connect(t, "text")
+	p3, id3 := th.Connect(t, "websocket")
+	peers := map[string]*gatewaytest.Peer{id1: p1, id2: p2, id3: p3}
 
-	call := func(c Call) any {
+	call := func(c gateway.Call) any {
 		t.Helper()
-		got, err := th.Call(c)
+		got, err := th.Hub.Call(c)
 		if err != nil {
 			t.Fatalf("Call(%+v): %v", c, err)
 		}
@@ -95,7 +98,7 @@ func TestAPI(t *testing.T) {
 			want[id] = true
 		}
 		marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
-		th.SendToAll([]byte(marker), nil, nil)
+		th.Hub.SendToAll([]byte(marker), nil, nil)
 		for id, p := range peers {
 			got := p.Read()
 			if want[id] {
@@ -110,17 +113,17 @@ func TestAPI(t *testing.T) {
 		}
 	}
 
-	call(Call{Method: "sendToAll", Data: Data("all")})
+	call(gateway.Call{Method: "sendToAll", Data: gateway.Data("all")})
 	expect("all", id1, id2, id3)
-	call(Call{Method: "sendToAll", Data: Data("some"), ClientIDs: []string{id1, id3, id3}})
+	call(gateway.Call{Method: "sendToAll", Data: gateway.Data("some"), ClientIDs: []string{id1, id3, id3}})
 	expect("some", id1, id3)
-	call(Call{Method: "sendToAll", Data: Data("except"), Exclude: []string{id2}})
+	call(gateway.Call{Method: "sendToAll", Data: gateway.Data("except"), Exclude: []string{id2}})
 	expect("except", id1, id3)
-	call(Call{Method: "sendToClient", ClientID: id2, Data: Data("to you")})
+	call(gateway.Call{Method: "sendToClient", ClientID: id2, Data: gateway.Data("to you")})
 	expect("to you", id2)
 
 	// Groups.
-	for _, c := range []Call{
+	for _, c := range []gateway.Call{
 		{Method: "joinGroup", ClientID: id1, Group: "room"},
 		{Method: "joinGroup", ClientID: id2, Groups: []string{"room", "lobby"}},
 		{Method: "joinGroup", ClientID: id3, Group: "lobby"},
@@ -129,68 +132,68 @@ func TestAPI(t *testing.T) {
 			t.Errorf("%+v = %v, want true (changed)", c, got)
 		}
 	}
-	if got := call(Call{Method: "joinGroup", ClientID: id1, Group: "room"}); got != false {
+	if got := call(gateway.Call{Method: "joinGroup", ClientID: id1, Group: "room"}); got != false {
 		t.Errorf("joining twice = %v, want false", got)
 	}
-	call(Call{Method: "sendToGroup", Group: "room", Data: Data("room")})
+	call(gateway.Call{Method: "sendToGroup", Group: "room", Data: gateway.Data("room")})
 	expect("room", id1, id2)
-	call(Call{Method: "sendToGroup", Groups: []string{"room", "lobby"}, Data: Data("both"), Exclude: []string{id1}})
+	call(gateway.Call{Method: "sendToGroup", Groups: []string{"room", "lobby"}, Data: gateway.Data("both"), Exclude: []string{id1}})
 	expect("both", id2, id3) // id2 is in both groups and gets it once
-	checkEq(t, "getAllGroupIdList", call(Call{Method: "getAllGroupIdList"}), []string{"lobby", "room"})
-	checkEq(t, "getClientIdCountByGroup", call(Call{Method: "getClientIdCountByGroup", Group: "room"}), 2)
-	checkEq(t, "getClientIdListByGroup", call(Call{Method: "getClientIdListByGroup", Group: "lobby"}), sorted(id2, id3))
-	checkEq(t, "leaveGroup", call(Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), true)
-	checkEq(t, "leaveGroup again", call(Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), false)
-	checkEq(t, "room after leave", call(Call{Method: "getClientIdListByGroup", Group: "room"}), []string{id1})
+	checkEq(t, "getAllGroupIdList", call(gateway.Call{Method: "getAllGroupIdList"}), []string{"lobby", "room"})
+	checkEq(t, "getClientIdCountByGroup", call(gateway.Call{Method: "getClientIdCountByGroup", Group: "room"}), 2)
+	checkEq(t, "getClientIdListByGroup", call(gateway.Call{Method: "getClientIdListByGroup", Group: "lobby"}), sorted(id2, id3))
+	checkEq(t, "leaveGroup", call(gateway.Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), true)
+	checkEq(t, "leaveGroup again", call(gateway.Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), false)
+	checkEq(t, "room after leave", call(gateway.Call{Method: "getClientIdListByGroup", Group: "room"}), []string{id1})
 
 	// Uids: one uid, many clients; binding another uid replaces.
-	checkEq(t, "bindUid", call(Call{Method: "bindUid", ClientID: id1, UID: "alice"}), true)
-	checkEq(t, "bindUid", call(Call{Method: "bindUid", ClientID: id3, UID: "alice"}), true)
-	checkEq(t, "bindUid", call(Call{Method: "bindUid", ClientID: id2, UID: "bob"}), true)
-	checkEq(t, "bindUid same", call(Call{Method: "bindUid", ClientID: id2, UID: "bob"}), false)
-	checkEq(t, "getClientIdByUid", call(Call{Method: "getClientIdByUid", UID: "alice"}), sorted(id1, id3))
-	checkEq(t, "getUidByClientId", call(Call{Method: "getUidByClientId", ClientID: id2}), "bob")
-	checkEq(t, "isUidOnline", call(Call{Method: "isUidOnline", UID: "alice"}), true)
-	checkEq(t, "isUidOnline nobody", call(Call{Method: "isUidOnline", UID: "carol"}), false)
-	checkEq(t, "getAllUidList", call(Call{Method: "getAllUidList"}), []string{"alice", "bob"})
-	checkEq(t, "getAllUidCount", call(Call{Method: "getAllUidCount"}), 2)
-	checkEq(t, "getUidListByGroup", call(Call{Method: "getUidListByGroup", Group: "lobby"}), []string{"alice", "bob"})
-	checkEq(t, "getUidCountByGroup", call(Call{Method: "getUidCountByGroup", Group: "lobby"}), 2)
-	call(Call{Method: "sendToUid", UID: "alice", Data: Data("hi alice")})
+	checkEq(t, "bindUid", call(gateway.Call{Method: "bindUid", ClientID: id1, UID: "alice"}), true)
+	checkEq(t, "bindUid", call(gateway.Call{Method: "bindUid", ClientID: id3, UID: "alice"}), true)
+	checkEq(t, "bindUid", call(gateway.Call{Method: "bindUid", ClientID: id2, UID: "bob"}), true)
+	checkEq(t, "bindUid same", call(gateway.Call{Method: "bindUid", ClientID: id2, UID: "bob"}), false)
+	checkEq(t, "getClientIdByUid", call(gateway.Call{Method: "getClientIdByUid", UID: "alice"}), sorted(id1, id3))
+	checkEq(t, "getUidByClientId", call(gateway.Call{Method: "getUidByClientId", ClientID: id2}), "bob")
+	checkEq(t, "isUidOnline", call(gateway.Call{Method: "isUidOnline", UID: "alice"}), true)
+	checkEq(t, "isUidOnline nobody", call(gateway.Call{Method: "isUidOnline", UID: "carol"}), false)
+	checkEq(t, "getAllUidList", call(gateway.Call{Method: "getAllUidList"}), []string{"alice", "bob"})
+	checkEq(t, "getAllUidCount", call(gateway.Call{Method: "getAllUidCount"}), 2)
+	checkEq(t, "getUidListByGroup", call(gateway.Call{Method: "getUidListByGroup", Group: "lobby"}), []string{"alice", "bob"})
+	checkEq(t, "getUidCountByGroup", call(gateway.Call{Method: "getUidCountByGroup", Group: "lobby"}), 2)
+	call(gateway.Call{Method: "sendToUid", UID: "alice", Data: gateway.Data("hi alice")})
 	expect("hi alice", id1, id3)
-	call(Call{Method: "sendToUid", UIDs: []string{"alice", "bob", "alice"}, Data: Data("hi all")})
+	call(gateway.Call{Method: "sendToUid", UIDs: []string{"alice", "bob", "alice"}, Data: gateway.Data("hi all")})
 	expect("hi all", id1, id2, id3)
-	checkEq(t, "rebind", call(Call{Method: "bindUid", ClientID: id3, UID: "bob"}), true)
-	checkEq(t, "alice after rebind", call(Call{Method: "getClientIdByUid", UID: "alice"}), []string{id1})
-	checkEq(t, "unbindUid wrong uid", call(Call{Method: "unbindUid", ClientID: id3, UID: "alice"}), false)
-	checkEq(t, "unbindUid", call(Call{Method: "unbindUid", ClientID: id3, UID: "bob"}), true)
-	checkEq(t, "getUidByClientId unbound", call(Call{Method: "getUidByClientId", ClientID: id3}), nil)
+	checkEq(t, "rebind", call(gateway.Call{Method: "bindUid", ClientID: id3, UID: "bob"}), true)
+	checkEq(t, "alice after rebind", call(gateway.Call{Method: "getClientIdByUid", UID: "alice"}), []string{id1})
+	checkEq(t, "unbindUid wrong uid", call(gateway.Call{Method: "unbindUid", ClientID: id3, UID: "alice"}), false)
+	checkEq(t, "unbindUid", call(gateway.Call{Method: "unbindUid", ClientID: id3, UID: "bob"}), true)
+	checkEq(t, "getUidByClientId unbound", call(gateway.Call{Method: "getUidByClientId", ClientID: id3}), nil)
 
 	// Sessions.
-	call(Call{Method: "setSession", ClientID: id1, Session: Session{"name": "Alice", "n": 1.0}})
-	call(Call{Method: "updateSession", ClientID: id1, Session: Session{"n": 2.0, "room": "r1"}})
-	checkEq(t, "getSession", call(Call{Method: "getSession", ClientID: id1}), Session{"name": "Alice", "n": 2.0, "room": "r1"})
-	checkEq(t, "getSession empty", call(Call{Method: "getSession", ClientID: id2}), Session{})
-	all := call(Call{Method: "getAllClientSessions"}).(map[string]Session)
+	call(gateway.Call{Method: "setSession", ClientID: id1, Session: gateway.Session{"name": "Alice", "n": 1.0}})
+	call(gateway.Call{Method: "updateSession", ClientID: id1, Session: gateway.Session{"n": 2.0, "room": "r1"}})
+	checkEq(t, "getSession", call(gateway.Call{Method: "getSession", ClientID: id1}), gateway.Session{"name": "Alice", "n": 2.0, "room": "r1"})
+	checkEq(t, "getSession empty", call(gateway.Call{Method: "getSession", ClientID: id2}), gateway.Session{})
+	all := call(gateway.Call{Method: "getAllClientSessions"}).(map[string]gateway.Session)
 	if len(all) != 3 || all[id1]["name"] != "Alice" {
 		t.Errorf("getAllClientSessions = %v", all)
 	}
-	byGroup := call(Call{Method: "getClientSessionsByGroup", Group: "room"}).(map[string]Session)
-	checkEq(t, "getClientSessionsByGroup", byGroup, map[string]Session{id1: {"name": "Alice", "n": 2.0, "room": "r1"}})
+	byGroup := call(gateway.Call{Method: "getClientSessionsByGroup", Group: "room"}).(map[string]gateway.Session)
+	checkEq(t, "getClientSessionsByGroup", byGroup, map[string]gateway.Session{id1: {"name": "Alice", "n": 2.0, "room": "r1"}})
 	// Callers get copies.
 	byGroup[id1]["name"] = "changed"
-	if s, _ := th.GetSession(id1); s["name"] != "Alice" {
+	if s, _ := th.Hub.GetSession(id1); s["name"] != "Alice" {
 		t.Errorf("changing a returned session changed the hub's: %v", s)
 	}
 
-	checkEq(t, "isOnline", call(Call{Method: "isOnline", ClientID: id1}), true)
-	checkEq(t, "getAllClientIdCount", call(Call{Method: "getAllClientIdCount"}), 3)
-	checkEq(t, "getAllClientIdList", call(Call{Method: "getAllClientIdList"}), sorted(id1, id2, id3))
-	checkEq(t, "ungroup", call(Call{Method: "ungroup", Group: "lobby"}), 2)
-	checkEq(t, "groups after ungroup", call(Call{Method: "getAllGroupIdList"}), []string{"room"})
+	checkEq(t, "isOnline", call(gateway.Call{Method: "isOnline", ClientID: id1}), true)
+	checkEq(t, "getAllClientIdCount", call(gateway.Call{Method: "getAllClientIdCount"}), 3)
+	checkEq(t, "getAllClientIdList", call(gateway.Call{Method: "getAllClientIdList"}), sorted(id1, id2, id3))
+	checkEq(t, "ungroup", call(gateway.Call{Method: "ungroup", Group: "lobby"}), 2)
+	checkEq(t, "groups after ungroup", call(gateway.Call{Method: "getAllGroupIdList"}), []string{"room"})
 
 	// closeClient sends the last message, then closes (1000 for WebSocket).
-	call(Call{Method: "closeClient", ClientID: id3, Data: Data("bye")})
+	call(gateway.Call{Method: "closeClient", ClientID: id3, Data: gateway.Data("bye")})
 	if got := p3.Read(); got != "bye" {
 		t.Errorf("last message = %q, want bye", got)
 	}
@@ -198,7 +201,7 @@ func TestAPI(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Errorf("after closeClient: %v, want close 1000", err)
 	}
-	call(Call{Method: "closeClient", ClientID: id2, Data: Data("bye text")})
+	call(gateway.Call{Method: "closeClient", ClientID: id2, Data: gateway.Data("bye text")})
 	if got := p2.Read(); got != "bye text" {
 		t.Errorf("last line = %q, want bye text", got)
 	}
@@ -209,62 +212,62 @@ func TestAPI(t *testing.T) {
 	// the client's side, as long as waitCloses waits.
 	p2.Close()
 	// destroyClient cuts without a close frame.
-	call(Call{Method: "destroyClient", ClientID: id1})
+	call(gateway.Call{Method: "destroyClient", ClientID: id1})
 	_, err = p1.ReadErr(5 * time.Second)
 	if err == nil || websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Errorf("after destroyClient: %v, want a cut connection", err)
 	}
-	closes := th.events.waitCloses(t, 3)
-	byID := map[string]ClientInfo{}
+	closes := th.Events.WaitCloses(t, 3)
+	byID := map[string]gateway.ClientInfo{}
 	for _, c := range closes {
 		byID[c.ID] = c
 	}
 	if c := byID[id1]; c.UID != "alice" || c.Session["name"] != "Alice" {
 		t.Errorf("OnClose for %s got uid %q session %v; want its last uid and session", id1, c.UID, c.Session)
 	}
-	checkEq(t, "count after closes", call(Call{Method: "getAllClientIdCount"}), 0)
-	checkEq(t, "groups after closes", call(Call{Method: "getAllGroupIdList"}), []string{})
-	checkEq(t, "uids after closes", call(Call{Method: "getAllUidList"}), []string{})
+	checkEq(t, "count after closes", call(gateway.Call{Method: "getAllClientIdCount"}), 0)
+	checkEq(t, "groups after closes", call(gateway.Call{Method: "getAllGroupIdList"}), []string{})
+	checkEq(t, "uids after closes", call(gateway.Call{Method: "getAllUidList"}), []string{})
 }
 
 func TestCallErrors(t *testing.T) {
-	th := startHub(t, Options{})
-	_, id := th.connect(t, "text")
+	th := gatewaytest.New(t, gateway.Options{})
+	_, id := th.Connect(t, "text")
 	missing := "7f00000100000000ffff"
 	for _, tc := range []struct {
-		call Call
+		call gateway.Call
 		want error
 	}{
-		{Call{Method: "nope"}, ErrBadCall},
-		{Call{Method: "sendToClient", Data: Data("x")}, ErrBadCall},
-		{Call{Method: "sendToClient", ClientID: missing, Data: Data("x")}, ErrClientNotFound},
-		{Call{Method: "sendToUid", Data: Data("x")}, ErrBadCall},
-		{Call{Method: "sendToGroup", Data: Data("x")}, ErrBadCall},
-		{Call{Method: "joinGroup", ClientID: id}, ErrBadCall},
-		{Call{Method: "joinGroup", ClientID: missing, Group: "g"}, ErrClientNotFound},
-		{Call{Method: "bindUid", ClientID: id}, ErrBadCall},
-		{Call{Method: "bindUid", ClientID: missing, UID: "u"}, ErrClientNotFound},
-		{Call{Method: "getSession", ClientID: missing}, ErrClientNotFound},
-		{Call{Method: "setSession", ClientID: missing, Session: Session{}}, ErrClientNotFound},
-		{Call{Method: "closeClient", ClientID: missing}, ErrClientNotFound},
-		{Call{Method: "destroyClient", ClientID: missing}, ErrClientNotFound},
-		{Call{Method: "getUidByClientId", ClientID: missing}, ErrClientNotFound},
-		{Call{Method: "ungroup"}, ErrBadCall},
-		{Call{Method: "sendToAll"}, ErrBadCall},                   // no data
-		{Call{Method: "sendToClient", ClientID: id}, ErrBadCall},  // no data
-		{Call{Method: "setSession", ClientID: id}, ErrBadCall},    // no session
-		{Call{Method: "updateSession", ClientID: id}, ErrBadCall}, // no session
+		{gateway.Call{Method: "nope"}, gateway.ErrBadCall},
+		{gateway.Call{Method: "sendToClient", Data: gateway.Data("x")}, gateway.ErrBadCall},
+		{gateway.Call{Method: "sendToClient", ClientID: missing, Data: gateway.Data("x")}, gateway.ErrClientNotFound},
+		{gateway.Call{Method: "sendToUid", Data: gateway.Data("x")}, gateway.ErrBadCall},
+		{gateway.Call{Method: "sendToGroup", Data: gateway.Data("x")}, gateway.ErrBadCall},
+		{gateway.Call{Method: "joinGroup", ClientID: id}, gateway.ErrBadCall},
+		{gateway.Call{Method: "joinGroup", ClientID: missing, Group: "g"}, gateway.ErrClientNotFound},
+		{gateway.Call{Method: "bindUid", ClientID: id}, gateway.ErrBadCall},
+		{gateway.Call{Method: "bindUid", ClientID: missing, UID: "u"}, gateway.ErrClientNotFound},
+		{gateway.Call{Method: "getSession", ClientID: missing}, gateway.ErrClientNotFound},
+		{gateway.Call{Method: "setSession", ClientID: missing, Session: gateway.Session{}}, gateway.ErrClientNotFound},
+		{gateway.Call{Method: "closeClient", ClientID: missing}, gateway.ErrClientNotFound},
+		{gateway.Call{Method: "destroyClient", ClientID: missing}, gateway.ErrClientNotFound},
+		{gateway.Call{Method: "getUidByClientId", ClientID: missing}, gateway.ErrClientNotFound},
+		{gateway.Call{Method: "ungroup"}, gateway.ErrBadCall},
+		{gateway.Call{Method: "sendToAll"}, gateway.ErrBadCall},                   // no data
+		{gateway.Call{Method: "sendToClient", ClientID: id}, gateway.ErrBadCall},  // no data
+		{gateway.Call{Method: "setSession", ClientID: id}, gateway.ErrBadCall},    // no session
+		{gateway.Call{Method: "updateSession", ClientID: id}, gateway.ErrBadCall}, // no session
 	} {
-		if _, err := th.Call(tc.call); !errors.Is(err, tc.want) {
+		if _, err := th.Hub.Call(tc.call); !errors.Is(err, tc.want) {
 			t.Errorf("Call(%+v) error = %v, want %v", tc.call, err, tc.want)
 		}
 	}
 	// Every documented method is callable.
-	for _, m := range Methods() {
-		if _, err := th.Call(Call{Method: m}); err != nil && !errors.Is(err, ErrBadCall) && !errors.Is(err, ErrClientNotFound) {
+	for _, m := range gateway.Methods() {
+		if _, err := th.Hub.Call(gateway.Call{Method: m}); err != nil && !errors.Is(err, gateway.ErrBadCall) && !errors.Is(err, gateway.ErrClientNotFound) {
 			t.Errorf("Call(%s) = %v", m, err)
 		}
-		if method(m) == nil {
+		if !gateway.KnownMethod(m) {
 			t.Errorf("Methods lists %s but Call does not know it", m)
 		}
 	}
@@ -279,7 +282,7 @@ func TestDataJSON(t *testing.T) {
 		{`{"data":42}`, `42`},
 		{`{"data":null}`, ``},
 	} {
-		var c Call
+		var c gateway.Call
 		if err := json.Unmarshal([]byte(tc.in), &c); err != nil {
 			t.Fatalf("%s: %v", tc.in, err)
 		}
@@ -290,16 +293,16 @@ func TestDataJSON(t *testing.T) {
 }
 
 func TestOnWebSocketConnect(t *testing.T) {
-	th := startHub(t, Options{})
+	th := gatewaytest.New(t, gateway.Options{})
 	h := map[string][]string{"Cookie": {"session=s1; theme=dark"}, "X-App": {"demo"}}
-	ws, _, err := websocket.DefaultDialer.Dial(th.wsURL+"/wss?token=abc&room=7", h)
+	ws, _, err := websocket.DefaultDialer.Dial(th.WSURL+"/wss?token=abc&room=7", h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	ids := th.events.waitConnects(t, 1)
-	var req *WebSocketRequest
-	th.events.wait(t, "websocket connect", func() bool { req = th.events.ws[ids[0]]; return req != nil })
+	ids := th.Events.WaitConnects(t, 1)
+	var req *gateway.WebSocketRequest
+	th.Events.Wait(t, "websocket connect", func() bool { req = th.Events.WebSocketRequest(ids[0]); return req != nil })
 	if req.Path != "/wss" || req.Query.Get("token") != "abc" || req.Query.Get("room") != "7" ||
 		req.Cookies["session"] != "s1" || req.Cookies["theme"] != "dark" || req.Header.Get("X-App") != "demo" {
 		t.Errorf("OnWebSocketConnect got %+v", req)
@@ -310,10 +313,10 @@ func TestOnWebSocketConnect(t *testing.T) {
 // goroutines while clients come and go; -race checks the locking, and
 // the final state must be consistent.
 func TestConcurrentMembership(t *testing.T) {
-	th := startHub(t, Options{})
+	th := gatewaytest.New(t, gateway.Options{})
 	var ids []string
 	for range 8 {
-		_, id := th.connect(t, "text")
+		_, id := th.Connect(t, "text")
 		ids = append(ids, id)
 	}
 	var wg sync.WaitGroup
@@ -326,19 +329,19 @@ func TestConcurrentMembership(t *testing.T) {
 				g := fmt.Sprintf("g%d", i%5)
 				switch i % 6 {
 				case 0:
-					th.JoinGroup(id, g)
+					th.Hub.JoinGroup(id, g)
 				case 1:
-					th.LeaveGroup(id, g)
+					th.Hub.LeaveGroup(id, g)
 				case 2:
-					th.BindUID(id, fmt.Sprintf("u%d", i%3))
+					th.Hub.BindUID(id, fmt.Sprintf("u%d", i%3))
 				case 3:
-					th.UnbindUID(id, fmt.Sprintf("u%d", i%3))
+					th.Hub.UnbindUID(id, fmt.Sprintf("u%d", i%3))
 				case 4:
-					th.SendToGroup([]byte("x"), []string{g}, nil)
-					th.GetUIDListByGroup(g)
+					th.Hub.SendToGroup([]byte("x"), []string{g}, nil)
+					th.Hub.GetUIDListByGroup(g)
 				case 5:
-					th.UpdateSession(id, Session{"k": i})
-					th.GetAllClientSessions()
+					th.Hub.UpdateSession(id, gateway.Session{"k": i})
+					th.Hub.GetAllClientSessions()
 				}
 			}
 		}()
@@ -348,49 +351,30 @@ func TestConcurrentMembership(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range 20 {
-			p, id := th.connect(t, "websocket")
-			th.JoinGroup(id, "g1")
-			th.BindUID(id, "u1")
+			p, id := th.Connect(t, "websocket")
+			th.Hub.JoinGroup(id, "g1")
+			th.Hub.BindUID(id, "u1")
 			p.WS().Close()
 		}
 	}()
 	wg.Wait()
-	th.events.waitCloses(t, 20)
+	th.Events.WaitCloses(t, 20)
 	// Consistency: every group member and uid binding is a connected
 	// client that lists it.
-	th.mu.RLock()
-	defer th.mu.RUnlock()
-	if len(th.clients) != len(ids) {
-		t.Errorf("%d clients in the hub, want %d", len(th.clients), len(ids))
+	if n := th.Hub.GetAllClientIDCount(); n != len(ids) {
+		t.Errorf("%d clients in the hub, want %d", n, len(ids))
 	}
-	for g, m := range th.groups {
-		if len(m) == 0 {
-			t.Errorf("empty group %s kept", g)
-		}
-		for id, c := range m {
-			if th.clients[id] != c {
-				t.Errorf("group %s lists %s, which is gone", g, id)
-			}
-			if _, ok := c.groups[g]; !ok {
-				t.Errorf("group %s lists %s, which does not list it", g, id)
-			}
-		}
-	}
-	for uid, m := range th.uids {
-		for id, c := range m {
-			if th.clients[id] != c || c.uid != uid {
-				t.Errorf("uid %s lists %s, bound to %q", uid, id, c.uid)
-			}
-		}
+	if err := th.Hub.CheckIndexes(); err != nil {
+		t.Error(err)
 	}
 }
 
 func TestHeartbeat(t *testing.T) {
 	const interval = 400 * time.Millisecond // the window is 800ms: wide enough for a loaded machine
-	th := startHub(t, Options{PingInterval: interval, PingNotResponseLimit: 2, PingData: `{"type":"ping"}`})
+	th := gatewaytest.New(t, gateway.Options{PingInterval: interval, PingNotResponseLimit: 2, PingData: `{"type":"ping"}`})
 
-	silentWS, silentWSID := th.connect(t, "websocket")
-	silentText, silentTextID := th.connect(t, "text")
+	silentWS, silentWSID := th.Connect(t, "websocket")
+	silentText, silentTextID := th.Connect(t, "text")
 	// The silent WebSocket client reads, but answers no ping: what a
 	// dead browser tab looks like from the server.
 	silentWS.WS().SetPingHandler(func(string) error { return nil })
@@ -411,10 +395,11 @@ func TestHeartbeat(t *testing.T) {
 			r.sawPing = r.sawPing || s == `{"type":"ping"}`
 		}
 	}()
-	talker, talkerID := th.connect(t, "text")
+	talker, talkerID := th.Connect(t, "text")
 	start := time.Now()
 
 	// The talker answers every ping, as the chat page does.
+	var talkerPings atomic.Int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -424,16 +409,25 @@ func TestHeartbeat(t *testing.T) {
 				return
 			}
 			if s == `{"type":"ping"}` {
+				talkerPings.Add(1)
 				talker.Conn().Write([]byte("{\"type\":\"pong\"}\n"))
 			}
 		}
 	}()
-	// A browser-like client answers WebSocket pings (gorilla's default
-	// ping handler), but sends no message: that counts as alive too.
-	pongOnly := th.dialWS(t)
+	// A browser-like client answers WebSocket pings (as gorilla's default
+	// ping handler does), but sends no message: that counts as alive too.
+	var pongPings atomic.Int64
+	pongOnly := th.DialWS(t).WS()
+	pongOnly.SetPingHandler(func(data string) error {
+		pongPings.Add(1)
+		pongOnly.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		return nil
+	})
+	pongDone := make(chan struct{})
 	go func() {
+		defer close(pongDone)
 		for {
-			if _, _, err := pongOnly.WS().ReadMessage(); err != nil {
+			if _, _, err := pongOnly.ReadMessage(); err != nil {
 				return
 			}
 		}
@@ -443,7 +437,7 @@ func TestHeartbeat(t *testing.T) {
 	if got := silentText.Read(); got != `{"type":"ping"}` {
 		t.Errorf("text client got %q, want ping_data", got)
 	}
-	closes := th.events.waitCloses(t, 2)
+	closes := th.Events.WaitCloses(t, 2)
 	elapsed := time.Since(start)
 	got := map[string]bool{closes[0].ID: true, closes[1].ID: true}
 	if !got[silentWSID] || !got[silentTextID] {
@@ -460,27 +454,37 @@ func TestHeartbeat(t *testing.T) {
 	if !r.sawPing {
 		t.Errorf("silent WebSocket client never got ping_data")
 	}
-	// The talker and the pong-only client stay through several more limits.
-	time.Sleep(6 * interval)
-	if !th.IsOnline(talkerID) || th.GetAllClientIDCount() != 2 {
-		t.Errorf("talking clients were closed: %d left", th.GetAllClientIDCount())
+	// The talker and the pong-only client stay through two more limits:
+	// each gets five more pings, one per interval, which a client taken
+	// for silent (closed within interval × limit + interval/2) would not.
+	talkerFrom, pongFrom := talkerPings.Load(), pongPings.Load()
+	testutil.WaitFor(t, "five more pings to each talking client", func() bool {
+		return talkerPings.Load() >= talkerFrom+5 && pongPings.Load() >= pongFrom+5
+	})
+	if !th.Hub.IsOnline(talkerID) || th.Hub.GetAllClientIDCount() != 2 {
+		t.Errorf("talking clients were closed: got %d clients, want 2", th.Hub.GetAllClientIDCount())
 	}
-	if s := th.Stats(); s.HeartbeatClosed != 2 {
+	if n := len(th.Events.Closes()); n != 2 {
+		t.Errorf("got %d closes, want 2 (the silent clients)", n)
+	}
+	if s := th.Hub.Stats(); s.HeartbeatClosed != 2 {
 		t.Errorf("HeartbeatClosed = %d, want 2", s.HeartbeatClosed)
 	}
 	talker.Conn().Close()
 	<-done
+	pongOnly.Close()
+	<-pongDone
 }
 
 func TestHeartbeatLimitZeroOnlySends(t *testing.T) {
-	th := startHub(t, Options{PingInterval: 100 * time.Millisecond, PingData: "ping"})
-	p, id := th.connect(t, "text")
+	th := gatewaytest.New(t, gateway.Options{PingInterval: 100 * time.Millisecond, PingData: "ping"})
+	p, id := th.Connect(t, "text")
 	for range 4 {
 		if got := p.Read(); got != "ping" {
 			t.Fatalf("got %q, want ping", got)
 		}
 	}
-	if !th.IsOnline(id) {
+	if !th.Hub.IsOnline(id) {
 		t.Errorf("silent client closed with ping_not_response_limit 0")
 	}
 }
@@ -489,23 +493,23 @@ func TestHeartbeatLimitZeroOnlySends(t *testing.T) {
 // queue overflows, while 1,000 others get every broadcast, in order.
 func TestSlowClientDropped(t *testing.T) {
 	const n, queue, rounds = 1000, 128, 300
-	th := startHub(t, Options{SendQueue: queue})
-	stalled, stalledID := th.connect(t, "websocket")
+	th := gatewaytest.New(t, gateway.Options{SendQueue: queue})
+	stalled, stalledID := th.Connect(t, "websocket")
 	_ = stalled // never reads
 	clients := make([]*websocket.Conn, n)
 	for i := range clients {
-		ws, _, err := websocket.DefaultDialer.Dial(th.wsURL, nil)
+		ws, _, err := websocket.DefaultDialer.Dial(th.WSURL, nil)
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
 		defer ws.Close()
 		clients[i] = ws
 	}
-	th.events.waitConnects(t, n+1)
+	th.Events.WaitConnects(t, n+1)
 	// Fill the stalled client's socket buffers, so that its writer blocks
 	// and the broadcasts below pile up in its queue.
 	for range 64 {
-		th.SendToClient(stalledID, make([]byte, 1<<20))
+		th.Hub.SendToClient(stalledID, make([]byte, 1<<20))
 	}
 
 	var wg sync.WaitGroup
@@ -536,7 +540,7 @@ func TestSlowClientDropped(t *testing.T) {
 	}
 	payload := strings.Repeat("x", 200)
 	for i := range rounds {
-		th.SendToAll([]byte(fmt.Sprintf("%d:%s", i, payload)), nil, nil)
+		th.Hub.SendToAll([]byte(fmt.Sprintf("%d:%s", i, payload)), nil, nil)
 		if i%50 == 49 {
 			time.Sleep(5 * time.Millisecond) // pushes come spaced, not in one burst
 		}
@@ -547,24 +551,17 @@ func TestSlowClientDropped(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("%d broadcasts reached all %d clients in %v", rounds, n, last.Sub(start))
-	th.events.wait(t, "the stalled client's close", func() bool {
-		for _, c := range th.events.closes {
-			if c.ID == stalledID {
-				return true
-			}
-		}
-		return false
-	})
-	if s := th.Stats(); s.SendFail != 1 {
+	th.Events.Wait(t, "the stalled client's close", func() bool { return th.Events.Closed(stalledID) })
+	if s := th.Hub.Stats(); s.SendFail != 1 {
 		t.Errorf("SendFail = %d, want 1 (only the stalled client)", s.SendFail)
 	}
 }
 
 func TestChatTextAndWebSocket(t *testing.T) {
-	chat := &Chat{}
-	th := startHub(t, Options{Handler: chat})
+	chat := &gateway.Chat{}
+	th := gatewaytest.New(t, gateway.Options{Handler: chat})
 	chat.Hub = th.Hub
-	ws := th.dialWS(t)
+	ws := th.DialWS(t)
 	hello := ws.Read()
 	wsID, ok := strings.CutPrefix(hello, "Hello ")
 	if !ok {
@@ -576,18 +573,18 @@ func TestChatTextAndWebSocket(t *testing.T) {
 	if got := ws.Read(); got != wsID+" login" {
 		t.Errorf("got %q, want own login", got)
 	}
-	text := th.dialText(t)
+	text := th.DialText(t)
 	textID, _ := strings.CutPrefix(text.Read(), "Hello ")
 	if got := text.Read(); got != "online "+wsID {
 		t.Errorf("online list = %q, want %q", got, "online "+wsID)
 	}
-	for _, p := range []*peer{text, ws} {
+	for _, p := range []*gatewaytest.Peer{text, ws} {
 		if got := p.Read(); got != textID+" login" {
 			t.Errorf("got %q, want %s login", got, textID)
 		}
 	}
 	for _, m := range []struct {
-		from *peer
+		from *gatewaytest.Peer
 		text string
 		want string
 	}{
@@ -595,7 +592,7 @@ func TestChatTextAndWebSocket(t *testing.T) {
 		{ws, "hello from the browser", wsID + " said hello from the browser"},
 	} {
 		m.from.Send(m.text)
-		for _, p := range []*peer{text, ws} {
+		for _, p := range []*gatewaytest.Peer{text, ws} {
 			if got := p.Read(); got != m.want {
 				t.Errorf("got %q, want %q", got, m.want)
 			}
@@ -608,15 +605,15 @@ func TestChatTextAndWebSocket(t *testing.T) {
 }
 
 func TestCloseFrames(t *testing.T) {
-	th := startHub(t, Options{MaxMessageBytes: 1024})
+	th := gatewaytest.New(t, gateway.Options{MaxMessageBytes: 1024})
 	// A message over max_message_bytes: close 1009.
-	p, _ := th.connect(t, "websocket")
+	p, _ := th.Connect(t, "websocket")
 	p.Send(strings.Repeat("a", 2000))
 	if _, err := p.ReadErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 		t.Errorf("oversized message: %v, want close 1009", err)
 	}
 	// A text line over the limit: an error line, then the end.
-	tp, _ := th.connect(t, "text")
+	tp, _ := th.Connect(t, "text")
 	tp.Send(strings.Repeat("a", 2000))
 	if got := tp.Read(); !strings.Contains(got, "too big") {
 		t.Errorf("got %q, want an error line", got)
@@ -625,14 +622,14 @@ func TestCloseFrames(t *testing.T) {
 		t.Errorf("text client still open")
 	}
 	// The client closes: the hub echoes its code, OnClose runs once.
-	p2, id2 := th.connect(t, "websocket")
+	p2, id2 := th.Connect(t, "websocket")
 	p2.WS().WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"), time.Now().Add(time.Second))
 	if _, err := p2.ReadErr(5 * time.Second); !websocket.IsCloseError(err, 4000) {
 		t.Errorf("client close: %v, want 4000 echoed", err)
 	}
-	th.events.wait(t, "close of "+id2, func() bool {
+	th.Events.Wait(t, "close of "+id2, func() bool {
 		n := 0
-		for _, c := range th.events.closes {
+		for _, c := range th.Events.Closes() {
 			if c.ID == id2 {
 				n++
 			}
@@ -641,14 +638,14 @@ func TestCloseFrames(t *testing.T) {
 	})
 	// Shutdown: close 1001 to every client, OnClose for each. The clients
 	// read meanwhile and answer as real ones do.
-	p3, _ := th.connect(t, "websocket")
-	t3, _ := th.connect(t, "text")
+	p3, _ := th.Connect(t, "websocket")
+	t3, _ := th.Connect(t, "text")
 	wsErr, textErr := make(chan error, 1), make(chan error, 1)
 	go func() { _, err := p3.ReadErr(5 * time.Second); wsErr <- err }()
 	go func() { _, err := t3.ReadErr(5 * time.Second); t3.Conn().Close(); textErr <- err }()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	if err := th.Shutdown(ctx); err != nil {
+	if err := th.Hub.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	if err := <-wsErr; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
@@ -657,12 +654,12 @@ func TestCloseFrames(t *testing.T) {
 	if err := <-textErr; err == nil {
 		t.Errorf("text client open after shutdown")
 	}
-	if n := th.GetAllClientIDCount(); n != 0 {
+	if n := th.Hub.GetAllClientIDCount(); n != 0 {
 		t.Errorf("%d clients after Shutdown", n)
 	}
-	// New clients are refused once shut down: the upgrade succeeds, then
+	// gateway.New clients are refused once shut down: the upgrade succeeds, then
 	// close 1001.
-	ws, _, err := websocket.DefaultDialer.Dial(th.wsURL, nil)
+	ws, _, err := websocket.DefaultDialer.Dial(th.WSURL, nil)
 	if err != nil {
 		t.Fatalf("dial after shutdown: %v", err)
 	}
@@ -673,37 +670,54 @@ func TestCloseFrames(t *testing.T) {
 	}
 }
 
+// answerWatch is a Recorder that notes whether the client had answered
+// the hub's close frame (answered, which the test sets) when OnClose ran.
+type answerWatch struct {
+	gatewaytest.Recorder
+	answered        atomic.Bool
+	answeredAtClose atomic.Bool
+}
+
+func (w *answerWatch) OnClose(c gateway.ClientInfo) {
+	w.answeredAtClose.Store(w.answered.Load())
+	w.Recorder.OnClose(c)
+}
+
 // TestCloseWaitsForClient: after closeClient's close frame the hub waits
 // for the client's answer (up to closeWait) before it ends the
 // connection, so the last message is not lost to a reset.
 func TestCloseWaitsForClient(t *testing.T) {
-	th := startHub(t, Options{})
-	p, id := th.connect(t, "websocket")
-	const delay = 300 * time.Millisecond
-	start := time.Now()
-	if err := th.CloseClient(id, []byte("bye")); err != nil {
+	w := &answerWatch{}
+	th := gatewaytest.New(t, gateway.Options{Handler: w})
+	th.Events = &w.Recorder
+	p, id := th.Connect(t, "websocket")
+	// The client answers the close frame itself, below, not on reading it.
+	p.WS().SetCloseHandler(func(int, string) error { return nil })
+	if err := th.Hub.CloseClient(id, []byte("bye")); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.Read(); got != "bye" {
 		t.Fatalf("last message %q, want bye", got)
 	}
-	time.Sleep(delay) // the client answers the close frame late
 	if _, err := p.ReadErr(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-		t.Errorf("got %v, want close 1000", err)
+		t.Fatalf("got %v, want close 1000", err)
 	}
-	th.events.waitCloses(t, 1)
-	if d := time.Since(start); d < delay {
-		t.Errorf("OnClose ran %v after CloseClient, before the client answered (%v)", d, delay)
+	time.Sleep(300 * time.Millisecond) // a slow client: it answers late
+	w.answered.Store(true)
+	p.WS().WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	th.Events.WaitCloses(t, 1)
+	if !w.answeredAtClose.Load() {
+		t.Errorf("OnClose ran before the client answered the close frame, want after")
 	}
 }
 
 // TestSlowReaderNotCut: send_timeout cuts a socket that takes nothing,
 // not a client that reads slowly but steadily.
 func TestSlowReaderNotCut(t *testing.T) {
-	th := startHub(t, Options{SendTimeout: time.Second, MaxMessageBytes: 8 << 20})
-	p, id := th.connect(t, "text")
+	th := gatewaytest.New(t, gateway.Options{SendTimeout: time.Second, MaxMessageBytes: 8 << 20})
+	p, id := th.Connect(t, "text")
 	const size = 3 << 20
-	th.SendToClient(id, bytes.Repeat([]byte("s"), size))
+	th.Hub.SendToClient(id, bytes.Repeat([]byte("s"), size))
 	buf := make([]byte, 32<<10)
 	got := 0
 	for got < size+1 { // the message and its line end
@@ -715,29 +729,29 @@ func TestSlowReaderNotCut(t *testing.T) {
 		}
 		got += n
 	}
-	if s := th.Stats(); s.SendFail != 0 || !th.IsOnline(id) {
-		t.Errorf("slow reader was cut: SendFail = %d, online %v", s.SendFail, th.IsOnline(id))
+	if s := th.Hub.Stats(); s.SendFail != 0 || !th.Hub.IsOnline(id) {
+		t.Errorf("slow reader was cut: SendFail = %d, online %v", s.SendFail, th.Hub.IsOnline(id))
 	}
 }
 
 func TestTextLineLimit(t *testing.T) {
-	th := startHub(t, Options{MaxMessageBytes: 4})
-	p, id := th.connect(t, "text")
+	th := gatewaytest.New(t, gateway.Options{MaxMessageBytes: 4})
+	p, id := th.Connect(t, "text")
 	p.Conn().Write([]byte("abcd\n"))   // at the limit, bare \n
 	p.Conn().Write([]byte("wxyz\r\n")) // at the limit, \r\n
-	th.events.wait(t, "two messages", func() bool { return len(th.events.messages) == 2 })
-	checkEq(t, "messages", th.events.messages, []string{id + ": abcd", id + ": wxyz"})
+	th.Events.Wait(t, "two messages", func() bool { return len(th.Events.Messages()) == 2 })
+	checkEq(t, "messages", th.Events.Messages(), []string{id + ": abcd", id + ": wxyz"})
 	p.Conn().Write([]byte("abcde\n")) // one over
 	if got := p.Read(); !strings.Contains(got, "too big") {
 		t.Errorf("got %q, want an error line", got)
 	}
-	th.events.waitCloses(t, 1)
+	th.Events.WaitCloses(t, 1)
 }
 
 // TestServeTextReturns: ServeText returns when its context ends, and the
 // connections it accepted live on.
 func TestServeTextReturns(t *testing.T) {
-	h := New(Options{Handler: &recorder{}})
+	h := gateway.New(gateway.Options{Handler: &gatewaytest.Recorder{}})
 	defer h.Shutdown(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -781,30 +795,30 @@ func TestServeTextReturns(t *testing.T) {
 }
 
 // panicky panics on the message "boom".
-type panicky struct{ recorder }
+type panicky struct{ gatewaytest.Recorder }
 
-func (p *panicky) OnMessage(c ClientInfo, data []byte) {
+func (p *panicky) OnMessage(c gateway.ClientInfo, data []byte) {
 	if string(data) == "boom" {
 		panic("boom")
 	}
-	p.recorder.OnMessage(c, data)
+	p.Recorder.OnMessage(c, data)
 }
 
 // TestHandlerPanic: a handler's panic ends its client, not the process.
 func TestHandlerPanic(t *testing.T) {
 	h := &panicky{}
-	th := startHub(t, Options{Handler: h})
-	th.events = &h.recorder
-	bad, badID := th.connect(t, "text")
-	good, goodID := th.connect(t, "text")
+	th := gatewaytest.New(t, gateway.Options{Handler: h})
+	th.Events = &h.Recorder
+	bad, badID := th.Connect(t, "text")
+	good, goodID := th.Connect(t, "text")
 	bad.Send("boom")
-	closes := th.events.waitCloses(t, 1)
+	closes := th.Events.WaitCloses(t, 1)
 	if closes[0].ID != badID {
 		t.Errorf("closed %s, want %s", closes[0].ID, badID)
 	}
 	good.Send("fine")
-	th.events.wait(t, "the other client's message", func() bool {
-		return slices.Contains(th.events.messages, goodID+": fine")
+	th.Events.Wait(t, "the other client's message", func() bool {
+		return slices.Contains(th.Events.Messages(), goodID+": fine")
 	})
 }
 
@@ -831,27 +845,20 @@ func sorted(ids ...string) []string {
 // send_timeout even when its queue never overflows, and the others
 // still get their messages.
 func TestSendTimeout(t *testing.T) {
-	th := startHub(t, Options{SendTimeout: 300 * time.Millisecond})
-	_, stalledID := th.connect(t, "websocket") // never reads
-	other, otherID := th.connect(t, "text")
+	th := gatewaytest.New(t, gateway.Options{SendTimeout: 300 * time.Millisecond})
+	_, stalledID := th.Connect(t, "websocket") // never reads
+	other, otherID := th.Connect(t, "text")
 	// More than loopback socket buffers hold, in one queued message.
-	th.SendToClient(stalledID, make([]byte, 32<<20))
+	th.Hub.SendToClient(stalledID, make([]byte, 32<<20))
 	start := time.Now()
-	th.events.wait(t, "the stalled client's close", func() bool {
-		for _, c := range th.events.closes {
-			if c.ID == stalledID {
-				return true
-			}
-		}
-		return false
-	})
+	th.Events.Wait(t, "the stalled client's close", func() bool { return th.Events.Closed(stalledID) })
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("cut after %v, before send_timeout", d)
 	}
-	if s := th.Stats(); s.SendFail != 1 {
+	if s := th.Hub.Stats(); s.SendFail != 1 {
 		t.Errorf("SendFail = %d, want 1", s.SendFail)
 	}
-	th.SendToClient(otherID, []byte("still here"))
+	th.Hub.SendToClient(otherID, []byte("still here"))
 	if got := other.Read(); got != "still here" {
 		t.Errorf("other client got %q", got)
 	}
@@ -860,8 +867,8 @@ func TestSendTimeout(t *testing.T) {
 // TestFrameLengths: the hub's own frame encoding (each length form of
 // RFC 6455, text and binary) reads back intact in gorilla's client.
 func TestFrameLengths(t *testing.T) {
-	th := startHub(t, Options{})
-	p, id := th.connect(t, "websocket")
+	th := gatewaytest.New(t, gateway.Options{})
+	p, id := th.Connect(t, "websocket")
 	for _, n := range []int{0, 1, 125, 126, 127, 65535, 65536, 70000} {
 		for _, binary := range []bool{false, true} {
 			data := bytes.Repeat([]byte("a"), n)
@@ -870,7 +877,7 @@ func TestFrameLengths(t *testing.T) {
 				data[0] = 0xff // not UTF-8: a binary frame
 				wantType = websocket.BinaryMessage
 			}
-			if err := th.SendToClient(id, data); err != nil {
+			if err := th.Hub.SendToClient(id, data); err != nil {
 				t.Fatal(err)
 			}
 			p.WS().SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -888,14 +895,15 @@ func TestFrameLengths(t *testing.T) {
 // TestShutdownStuckClient: a client that stopped reading cannot hold
 // Shutdown past send_timeout, though Run's watchdog has stopped.
 func TestShutdownStuckClient(t *testing.T) {
-	th := startHub(t, Options{SendTimeout: 300 * time.Millisecond})
-	_, stuck := th.connect(t, "websocket") // never reads
-	th.SendToClient(stuck, make([]byte, 32<<20))
-	time.Sleep(100 * time.Millisecond) // the writer is blocked now
+	th := gatewaytest.New(t, gateway.Options{SendTimeout: 300 * time.Millisecond})
+	_, stuck := th.Connect(t, "websocket") // never reads
+	th.Hub.SendToClient(stuck, make([]byte, 32<<20))
+	// More than the socket buffers take: the writer blocks in this write.
+	testutil.WaitFor(t, "the writer to start", func() bool { return th.Hub.Writing(stuck) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	if err := th.Shutdown(ctx); err != nil {
+	if err := th.Hub.Shutdown(ctx); err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -907,9 +915,9 @@ func TestShutdownStuckClient(t *testing.T) {
 // the client gets, even while other sends race it.
 func TestCloseClientLastIsLast(t *testing.T) {
 	// A queue large enough that the flood never makes the client "slow".
-	th := startHub(t, Options{SendQueue: 1 << 20})
+	th := gatewaytest.New(t, gateway.Options{SendQueue: 1 << 20})
 	for i := range 20 {
-		p, id := th.connect(t, "text")
+		p, id := th.Connect(t, "text")
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -918,12 +926,14 @@ func TestCloseClientLastIsLast(t *testing.T) {
 				case <-stop:
 					return
 				default:
-					th.SendToClient(id, []byte("flood"))
+					th.Hub.SendToClient(id, []byte("flood"))
 				}
 			}
 		})
-		time.Sleep(time.Millisecond)
-		th.CloseClient(id, []byte("last"))
+		if got := p.Read(); got != "flood" { // the flood is on
+			t.Fatalf("round %d: first line %q, want flood", i, got)
+		}
+		th.Hub.CloseClient(id, []byte("last"))
 		var lines []string
 		for {
 			l, err := p.ReadErr(5 * time.Second)
@@ -938,4 +948,67 @@ func TestCloseClientLastIsLast(t *testing.T) {
 			t.Fatalf("round %d: the client's last lines were %q, want the last one to be \"last\"", i, lines[max(0, len(lines)-3):])
 		}
 	}
+}
+
+// TestWait: Wait returns at once for a hub without clients, returns once
+// the last client has gone (OnClose included), and gives up when its
+// context ends.
+func TestWait(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel() // Wait must not need the context when there is nothing to wait for
+
+	t.Run("no clients", func(t *testing.T) {
+		th := gatewaytest.New(t, gateway.Options{})
+		if err := th.Hub.Wait(canceled); err != nil {
+			t.Errorf("Wait on a hub without clients: got %v, want nil", err)
+		}
+	})
+
+	t.Run("last client leaves", func(t *testing.T) {
+		th := gatewaytest.New(t, gateway.Options{})
+		ws, _ := th.Connect(t, "websocket")
+		text, _ := th.Connect(t, "text")
+		waited := make(chan error, 1)
+		go func() { waited <- th.Hub.Wait(context.Background()) }()
+
+		ws.Close()
+		th.Events.WaitCloses(t, 1)
+		select {
+		case err := <-waited:
+			t.Fatalf("Wait returned %v with a client still connected", err)
+		default:
+		}
+
+		text.Close()
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatalf("Wait: got %v, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Wait did not return after the last client left")
+		}
+		if n := len(th.Events.Closes()); n != 2 {
+			t.Errorf("Wait returned after %d OnClose calls, want 2", n)
+		}
+		if n := th.Hub.Stats().Clients; n != 0 {
+			t.Errorf("Wait returned with Stats().Clients = %d, want 0", n)
+		}
+		if err := th.Hub.Wait(canceled); err != nil {
+			t.Errorf("Wait again: got %v, want nil", err)
+		}
+	})
+
+	t.Run("context ends", func(t *testing.T) {
+		th := gatewaytest.New(t, gateway.Options{})
+		th.Connect(t, "text")
+		if err := th.Hub.Wait(canceled); !errors.Is(err, context.Canceled) {
+			t.Errorf("Wait with a canceled context: got %v, want context.Canceled", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if err := th.Hub.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Wait past its deadline: got %v, want context.DeadlineExceeded", err)
+		}
+	})
 }

@@ -15,8 +15,9 @@ import (
 // protocol (GatewayWorker's Text): each message is one line, ended by
 // "\n" (a "\r" before it is dropped), both ways. It returns when ctx is
 // done or ln fails, after closing ln; the connections it accepted live
-// on until they end or the hub shuts down ([Hub.Shutdown] waits for
-// them). Closing ln also stops it, without an error.
+// on until they end or the hub shuts down. Their goroutines belong to
+// the hub: [Hub.Wait] and [Hub.Shutdown] wait for them. Closing ln also
+// stops it, without an error.
 func (h *Hub) ServeText(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -37,12 +38,10 @@ func (h *Hub) ServeText(ctx context.Context, ln net.Listener) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetKeepAlive(true)
 		}
-		go func() {
-			t := &textTransport{nc: nc, r: bufio.NewReaderSize(nc, 4096), max: h.maxMessage}
-			c := h.newClient(t, remoteAddr4(nc.RemoteAddr()))
-			t.c = c
-			h.serve(c, nil)
-		}()
+		t := &textTransport{nc: nc, r: bufio.NewReaderSize(nc, 4096), max: h.maxMessage}
+		c := h.newClient(t, remoteAddr4(nc.RemoteAddr())) // counted before its goroutine starts
+		t.c = c
+		go h.serve(c, nil)
 	}
 }
 

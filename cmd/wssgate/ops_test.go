@@ -25,6 +25,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wssgate/wssgate/cmd/wssgate/internal/server/servertest"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 	"github.com/wssgate/wssgate/status"
 )
@@ -221,7 +222,7 @@ func TestOperationsUnderLoad(t *testing.T) {
 				c.Close()
 				t.Errorf("text protocol still accepting on its old address %s after it moved", oldText)
 			}
-			tp := testutil.DialText(t, cfg.text)
+			tp := gatewaytest.DialText(t, cfg.text)
 			if got := tp.Read(); !strings.HasPrefix(got, "Hello ") {
 				t.Errorf("text protocol on its new address: %q", got)
 			}
@@ -969,7 +970,7 @@ gateway:
 	newPID, _ := strconv.Atoi(m[1])
 	t.Cleanup(func() { _ = syscall.Kill(newPID, syscall.SIGKILL) }) // only if the test failed before stopping it
 	p.waitExit(t, 15*time.Second, "the old process, with no connection to drain")
-	tp := testutil.DialText(t, text)
+	tp := gatewaytest.DialText(t, text)
 	if got := tp.Read(); !strings.HasPrefix(got, "Hello ") {
 		t.Errorf("text protocol after the upgrade: %q", got)
 	}

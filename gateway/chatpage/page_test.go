@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/wssgate/wssgate/gateway"
 	"github.com/wssgate/wssgate/gateway/chatpage"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/browser"
-	"github.com/wssgate/wssgate/internal/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -114,14 +114,14 @@ func (s *server) openPage(t *testing.T, path string) *browser.Browser {
 // textClient is a telnet-like client of the text protocol, its ID the
 // client id from its greeting.
 type textClient struct {
-	*testutil.Peer
+	*gatewaytest.Peer
 	t *testing.T
 }
 
 // dialText connects a text client and reads its greeting.
 func (s *server) dialText(t *testing.T) *textClient {
 	t.Helper()
-	c := &textClient{Peer: testutil.DialText(t, s.TextAddr), t: t}
+	c := &textClient{Peer: gatewaytest.DialText(t, s.TextAddr), t: t}
 	c.ReadID("Hello ")
 	return c
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/wssgate/wssgate/gateway"
-	"github.com/wssgate/wssgate/internal/gatewaytest"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -62,13 +62,13 @@ func start(t *testing.T, opts Options) *env {
 
 // connect dials a client ("websocket" or "text") and reads its id into
 // the peer's ID.
-func (e *env) connect(t *testing.T, transport string) *testutil.Peer {
+func (e *env) connect(t *testing.T, transport string) *gatewaytest.Peer {
 	t.Helper()
-	var p *testutil.Peer
+	var p *gatewaytest.Peer
 	if transport == "text" {
-		p = testutil.DialText(t, e.TextAddr)
+		p = e.DialText(t)
 	} else {
-		p = testutil.DialWS(t, e.WSURL+"/wss", nil)
+		p = e.DialWS(t)
 	}
 	p.ReadID("id ")
 	return p

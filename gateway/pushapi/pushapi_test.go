@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/bearer"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
@@ -24,7 +25,7 @@ func TestEveryMethod(t *testing.T) {
 	p2 := e.connect(t, "text")
 	p3 := e.connect(t, "websocket")
 	id1, id2, id3 := p1.ID, p2.ID, p3.ID
-	peers := []*testutil.Peer{p1, p2, p3}
+	peers := []*gatewaytest.Peer{p1, p2, p3}
 	sorted := func(ids ...string) string {
 		slices.Sort(ids)
 		return `["` + strings.Join(ids, `","`) + `"]`
@@ -41,7 +42,7 @@ func TestEveryMethod(t *testing.T) {
 	}
 	// expect checks that exactly the listed clients got data: a marker
 	// sent to all afterwards must be the next message of the others.
-	expect := func(data string, want ...*testutil.Peer) {
+	expect := func(data string, want ...*gatewaytest.Peer) {
 		t.Helper()
 		marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 		e.Hub.SendToAll([]byte(marker), nil, nil)
@@ -300,7 +301,7 @@ func TestBatch(t *testing.T) {
 	if m := p2.Read(); m != "to g" {
 		t.Errorf("client in g got %q, want %q", m, "to g")
 	}
-	for _, p := range []*testutil.Peer{p1, p2} {
+	for _, p := range []*gatewaytest.Peer{p1, p2} {
 		if m := p.Read(); m != `{"n":1}` {
 			t.Errorf("client %s got %q, want %q", p.ID, m, `{"n":1}`)
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/wssgate/wssgate/gateway"
-	"github.com/wssgate/wssgate/internal/gatewaytest"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -161,11 +161,11 @@ func start(t *testing.T, url string, opts Options) *env {
 // dial connects a client of the given transport ("websocket" or "text");
 // a WebSocket client sends a token, a cookie and a header for the
 // webhook to pass on.
-func (e *env) dial(t *testing.T, transport string) *testutil.Peer {
+func (e *env) dial(t *testing.T, transport string) *gatewaytest.Peer {
 	t.Helper()
 	if transport == "text" {
-		return testutil.DialText(t, e.TextAddr)
+		return e.DialText(t)
 	}
 	hdr := http.Header{"Cookie": {"laravel_session=abc"}, "X-App": {"demo"}}
-	return testutil.DialWS(t, e.WSURL+"/wss?token=t1", hdr)
+	return gatewaytest.DialWS(t, e.WSURL+"/wss?token=t1", hdr)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -25,7 +26,7 @@ func TestEventsInOrderPerClient(t *testing.T) {
 	a := newApp(t, nil)
 	e := start(t, a.srv.URL, Options{})
 	transports := []string{"websocket", "text", "websocket"}
-	peers := make([]*testutil.Peer, len(transports))
+	peers := make([]*gatewaytest.Peer, len(transports))
 	for i, tr := range transports {
 		peers[i] = e.dial(t, tr)
 	}
@@ -324,7 +325,7 @@ func TestActions(t *testing.T) {
 		t.Errorf("A got %q, want %q", got, want)
 	}
 	pb.Send("join g")
-	for name, p := range map[string]*testutil.Peer{"A": pa, "B": pb} {
+	for name, p := range map[string]*gatewaytest.Peer{"A": pa, "B": pb} {
 		if got, want := p.Read(), fmt.Sprintf(`{"joined":%q}`, idB); got != want {
 			t.Errorf("%s got %q, want %q", name, got, want)
 		}

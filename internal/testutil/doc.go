@@ -1,8 +1,8 @@
 // Package testutil holds helpers for wssgate's _test.go files: a test PKI
 // (roots, intermediates and leaf certificates in memory and on disk), a
 // logger that writes through testing.TB, loopback listeners, a WebSocket
-// echo backend, pebble (the test ACME CA), and Peer, a test client of the
-// gateway over WebSocket or its text protocol.
+// echo backend and pebble (the test ACME CA). The gateway's test kit,
+// with its test client, is gateway/gatewaytest.
 //
 // Every helper takes a testing.TB, calls t.Helper, fails the test with
 // t.Fatal on error and releases what it opened with t.Cleanup, so tests

@@ -18,6 +18,7 @@ import (
 	"github.com/wssgate/wssgate/cmd/wssgate/internal/server"
 	"github.com/wssgate/wssgate/cmd/wssgate/internal/server/servertest"
 	"github.com/wssgate/wssgate/config"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -124,9 +125,9 @@ sites:
 		t.Fatal(err)
 	}
 	defer edge.Close()
-	gw := testutil.DialWSWith(t, &d, "wss://localhost"+portOf(first)+"/wss", nil)
+	gw := gatewaytest.DialWSWith(t, &d, "wss://localhost"+portOf(first)+"/wss", nil)
 	gw.ReadID("Hello ")
-	text := testutil.DialText(t, srv.Addr(config.ListenerGatewayText))
+	text := gatewaytest.DialText(t, srv.Addr(config.ListenerGatewayText))
 	text.ReadID("Hello ")
 	adminAddr := srv.Addr(config.ListenerAdmin)
 
@@ -152,9 +153,9 @@ sites:
 	if _, m, err := edge.ReadMessage(); err != nil || string(m) != "still" {
 		t.Errorf("edge stream after reload: %q, %v", m, err)
 	}
-	for _, from := range []*testutil.Peer{gw, text} {
+	for _, from := range []*gatewaytest.Peer{gw, text} {
 		from.Send("after the reload")
-		for _, p := range []*testutil.Peer{gw, text} {
+		for _, p := range []*gatewaytest.Peer{gw, text} {
 			if got := readSaid(p); !strings.HasSuffix(got, " said after the reload") {
 				t.Errorf("gateway client after reload heard %q", got)
 			}
@@ -299,7 +300,7 @@ sites:
 }
 
 // readSaid reads until a chat line someone said.
-func readSaid(p *testutil.Peer) string {
+func readSaid(p *gatewaytest.Peer) string {
 	for {
 		if m := p.Read(); strings.Contains(m, " said ") {
 			return m
