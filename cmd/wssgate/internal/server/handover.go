@@ -123,7 +123,9 @@ func (s *Server) drain(ctx context.Context) {
 		wg.Go(func() { e.stop(dctx) })
 	}
 	wg.Go(func() { waitZero(dctx, s.proxy.Streams) }) // TEMP until proxy.Wait
-	wg.Go(func() { waitZero(dctx, s.gatewayClients) })
+	if s.gateway != nil {
+		wg.Go(func() { _ = s.gateway.hub.Wait(dctx) })
+	}
 	wg.Wait()
 }
 
