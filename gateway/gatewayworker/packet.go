@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -305,8 +306,8 @@ func (r *Reader) ReadPacket() (*Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	rest := make([]byte, int(h.packLen)-HeaderLen)
-	if _, err := io.ReadFull(r.r, rest); err != nil {
+	rest, err := readN(r.r, int(h.packLen)-HeaderLen)
+	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, &PacketError{Err: ErrTruncated, PackLen: h.packLen, Cmd: p.Cmd}
 		}
@@ -315,6 +316,33 @@ func (r *Reader) ReadPacket() (*Packet, error) {
 	p.ExtData = rest[:h.extLen:h.extLen]
 	p.Body = rest[h.extLen:]
 	return p, nil
+}
+
+// readN reads exactly n bytes. Past 64 KiB the buffer grows as the
+// bytes arrive, so that a peer announcing a large packet and sending
+// nothing costs no large allocation.
+func readN(r io.Reader, n int) ([]byte, error) {
+	const step = 64 << 10
+	if n <= step {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	b := make([]byte, 0, step)
+	for len(b) < n {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(n-len(b), cap(b)))
+		}
+		k, err := io.ReadFull(r, b[len(b):min(n, cap(b))])
+		b = b[:len(b)+k]
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(b) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // Buffered returns how many bytes are read from the stream but not yet

@@ -263,3 +263,19 @@ func TestRegisterLines(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderLargePacket(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), 100_000) // 1 MB: read in growing steps
+	p := Packet{Cmd: CmdSendToAll, Flag: FlagBodyIsScalar, Body: body}
+	b, _ := p.Encode()
+	got, err := NewReader(bytes.NewReader(b)).ReadPacket()
+	if err != nil || !bytes.Equal(got.Body, body) {
+		t.Fatalf("got %d bytes, %v; want %d", len(got.Body), err, len(body))
+	}
+	if _, err := NewReader(bytes.NewReader(b[:len(b)-1])).ReadPacket(); !errors.Is(err, ErrTruncated) {
+		t.Errorf("truncated: got %v, want ErrTruncated", err)
+	}
+	if _, err := NewReader(bytes.NewReader(b[:HeaderLen+70_000])).ReadPacket(); !errors.Is(err, ErrTruncated) {
+		t.Errorf("truncated past a step: got %v, want ErrTruncated", err)
+	}
+}
