@@ -27,12 +27,9 @@ const (
 	// BusinessWorkers when its lan_ip is not 127.0.0.1
 	// (PERSISTENCE_CONNECTION_PING_INTERVAL).
 	DefaultPingInterval = 25 * time.Second
-	// registerWriteTimeout bounds one write to a Register peer; a peer
-	// that takes nothing for that long is dropped.
-	registerWriteTimeout = 10 * time.Second
-	// registerQueue is how many lines may wait for one Register peer; a
-	// peer with that many unsent is dropped.
-	registerQueue = 16
+	// registerQueue is how many bytes may wait for one Register peer; a
+	// peer with more unsent is dropped.
+	registerQueue = 1 << 20
 )
 
 // RegisterConfig configures a [Register]. Every zero field means its
@@ -62,8 +59,8 @@ type Register struct {
 
 	mu       sync.Mutex
 	nextID   uint64
-	gateways []gatewayEntry       // in registration order, as PHP's array
-	workers  map[uint64]*linePeer // by connection id
+	gateways []gatewayEntry        // in registration order, as PHP's array
+	workers  map[uint64]*sendQueue // by connection id
 }
 
 type gatewayEntry struct {
@@ -78,7 +75,7 @@ func NewRegister(cfg RegisterConfig) *Register {
 		key:         cfg.SecretKey,
 		authTimeout: cfg.AuthTimeout,
 		log:         cfg.Logger,
-		workers:     make(map[uint64]*linePeer),
+		workers:     make(map[uint64]*sendQueue),
 	}
 	if r.authTimeout <= 0 {
 		r.authTimeout = DefaultAuthTimeout
@@ -184,7 +181,7 @@ func (r *Register) Serve(ctx context.Context, ln net.Listener) error {
 
 // serveConn runs one Register connection until it ends or ctx is done.
 func (r *Register) serveConn(ctx context.Context, nc net.Conn) {
-	p := newLinePeer(nc)
+	p := newSendQueue(nc, registerQueue, false)
 	stop := context.AfterFunc(ctx, p.close)
 	defer func() {
 		stop()
@@ -269,94 +266,4 @@ func (r *Register) serveConn(ctx context.Context, nc net.Conn) {
 
 func (r *Register) keyMatches(k string) bool {
 	return subtle.ConstantTimeCompare([]byte(k), []byte(r.key)) == 1
-}
-
-// linePeer writes lines to one connection through a bounded queue and
-// a writer goroutine of its own, so that a slow peer never holds up the
-// Register; a peer whose queue is full is dropped.
-type linePeer struct {
-	nc   net.Conn
-	mu   sync.Mutex
-	q    [][]byte
-	wake chan struct{}
-	done chan struct{} // closed when the writer has ended
-	shut bool          // no more sends
-	once sync.Once
-}
-
-func newLinePeer(nc net.Conn) *linePeer {
-	p := &linePeer{nc: nc, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go p.writeLoop()
-	return p
-}
-
-func (p *linePeer) send(line []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shut {
-		return
-	}
-	if len(p.q) >= registerQueue {
-		p.shut = true
-		go p.nc.Close()
-		return
-	}
-	p.q = append(p.q, line)
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-// closeAfterSends makes the writer close the connection once what is
-// queued is written.
-func (p *linePeer) closeAfterSends() {
-	p.mu.Lock()
-	p.shut = true
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (p *linePeer) close() {
-	p.once.Do(func() {
-		p.mu.Lock()
-		p.shut = true
-		p.q = nil
-		p.mu.Unlock()
-		p.nc.Close()
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
-	})
-}
-
-func (p *linePeer) wait() { <-p.done }
-
-func (p *linePeer) writeLoop() {
-	defer close(p.done)
-	for {
-		p.mu.Lock()
-		q, shut := p.q, p.shut
-		p.q = nil
-		p.mu.Unlock()
-		for _, line := range q {
-			p.nc.SetWriteDeadline(time.Now().Add(registerWriteTimeout))
-			if _, err := p.nc.Write(line); err != nil {
-				p.close()
-				return
-			}
-		}
-		if shut && len(q) == 0 {
-			p.nc.Close()
-			return
-		}
-		if shut {
-			continue
-		}
-		<-p.wake
-	}
 }

@@ -118,7 +118,7 @@ func (c *RegisterClient) session(ctx context.Context) (up bool, err error) {
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	defer nc.Close()
-	nc.SetWriteDeadline(time.Now().Add(registerWriteTimeout))
+	nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := nc.Write(AppendGatewayConnect(nil, c.cfg.Address, c.cfg.SecretKey)); err != nil {
 		return false, err
 	}
@@ -141,7 +141,7 @@ func (c *RegisterClient) session(ctx context.Context) (up bool, err error) {
 		case err := <-ended:
 			return true, err
 		case <-tick:
-			nc.SetWriteDeadline(time.Now().Add(registerWriteTimeout))
+			nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if _, err := nc.Write(AppendPing(nil)); err != nil {
 				nc.Close()
 				<-ended
