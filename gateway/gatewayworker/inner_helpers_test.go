@@ -42,7 +42,12 @@ type innerEnv struct {
 
 func startInner(t *testing.T, cfg InnerConfig) *innerEnv {
 	t.Helper()
-	ln := testutil.Listen(t)
+	return startInnerOn(t, cfg, testutil.Listen(t))
+}
+
+// startInnerOn is startInner with the inner listener given.
+func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
+	t.Helper()
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
 	fwd := &forward{}
 	hub := gateway.New(gateway.Options{Node: addr, Handler: fwd, Logger: testutil.Logger(t)})
