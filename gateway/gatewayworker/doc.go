@@ -21,7 +21,13 @@
 //     conversion to and from JSON ([ToJSON], [FromJSON],
 //     [SessionToJSON], [SessionFromJSON]);
 //   - the events a Gateway sends a BusinessWorker ([EventHeader],
-//     [Handshake]).
+//     [Handshake]);
+//   - a Register service ([Register]) and a Register client that keeps
+//     a Gateway registered with another Register ([RegisterClient]);
+//   - a Gateway's inner side ([Inner]): the listener BusinessWorkers and
+//     GatewayClient connect to, running their commands on the hub
+//     ([Hub], which *gateway.Hub satisfies), and the gateway.Handler that
+//     turns the hub's client events into events for the BusinessWorkers.
 //
 // Decoders never panic on hostile input: they return a [*PacketError]
 // or [*SyntaxError] wrapping one of the package's sentinel errors.

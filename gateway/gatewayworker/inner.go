@@ -45,8 +45,6 @@ type Hub interface {
 
 // InnerConfig configures an [Inner]. Every zero field means its default.
 type InnerConfig struct {
-	// Hub executes the commands. Required.
-	Hub Hub
 	// Address is the inner address announced to the Register (lan_ip and
 	// the inner port). Client ids carry it, and GatewayClient routes a
 	// client's commands to it, so the hub must make its ids from the
@@ -87,7 +85,8 @@ type InnerStats struct {
 // GatewayClient connect to (GatewayProtocol), and the [gateway.Handler]
 // that turns the hub's client events into CMD_ON_CONNECT,
 // CMD_ON_WEBSOCKET_CONNECT, CMD_ON_MESSAGE and CMD_ON_CLOSE for the
-// BusinessWorkers. Pass it as the hub's Handler and run [Inner.Serve].
+// BusinessWorkers. Pass it as the hub's Handler, then run [Inner.Serve]
+// with the hub, which executes the commands.
 //
 // It keeps each client's session as the PHP-serialized string the
 // BusinessWorker sent, and sends each client's events to one
@@ -96,7 +95,6 @@ type InnerStats struct {
 // With no BusinessWorker connected, events are dropped and counted;
 // clients are never blocked.
 type Inner struct {
-	hub         Hub
 	addr        netip.AddrPort
 	key         string
 	gatewayPort uint16
@@ -123,9 +121,6 @@ type worker struct {
 // to their defaults, or cfg's problems.
 func NewInner(cfg InnerConfig) (*Inner, error) {
 	var errs []error
-	if cfg.Hub == nil {
-		errs = append(errs, errors.New("gatewayworker: inner: no hub"))
-	}
 	if !cfg.Address.IsValid() || !cfg.Address.Addr().Unmap().Is4() {
 		errs = append(errs, fmt.Errorf("gatewayworker: inner: address %v is not an IPv4 address and port", cfg.Address))
 	}
@@ -133,7 +128,6 @@ func NewInner(cfg InnerConfig) (*Inner, error) {
 		return nil, err
 	}
 	in := &Inner{
-		hub:         cfg.Hub,
 		addr:        netip.AddrPortFrom(cfg.Address.Addr().Unmap(), cfg.Address.Port()),
 		key:         cfg.SecretKey,
 		gatewayPort: cfg.GatewayPort,
@@ -321,7 +315,11 @@ func HandshakeFromWebSocketRequest(r *gateway.WebSocketRequest, remote netip.Add
 // and sends CMD_PING to the BusinessWorkers every PingInterval. Then it
 // closes ln and every connection it accepted, waits for their
 // goroutines and returns (nil when ctx ended it or ln was closed).
-func (in *Inner) Serve(ctx context.Context, ln net.Listener) error {
+func (in *Inner) Serve(ctx context.Context, ln net.Listener, hub Hub) error {
+	if hub == nil {
+		ln.Close()
+		return errors.New("gatewayworker: inner: no hub")
+	}
 	var wg sync.WaitGroup
 	connCtx, cancel := context.WithCancel(ctx)
 	defer func() {
@@ -354,7 +352,7 @@ func (in *Inner) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			in.serveConn(connCtx, nc)
+			in.serveConn(connCtx, nc, hub)
 		}()
 	}
 }
@@ -381,6 +379,7 @@ func (in *Inner) pingWorkers(ctx context.Context) {
 // GatewayClient's.
 type innerConn struct {
 	in         *Inner
+	hub        Hub
 	nc         net.Conn
 	q          *sendQueue
 	log        *slog.Logger
@@ -388,9 +387,10 @@ type innerConn struct {
 	worker     *worker // set by CMD_WORKER_CONNECT
 }
 
-func (in *Inner) serveConn(ctx context.Context, nc net.Conn) {
+func (in *Inner) serveConn(ctx context.Context, nc net.Conn, hub Hub) {
 	c := &innerConn{
 		in:         in,
+		hub:        hub,
 		nc:         nc,
 		q:          newSendQueue(nc, in.workerBuf, true),
 		log:        in.log.With("remote", nc.RemoteAddr().String()),
@@ -472,7 +472,7 @@ func (c *innerConn) reply(v any) error {
 
 // handle executes one packet. An error closes the connection.
 func (c *innerConn) handle(p *Packet) error {
-	in := c.in
+	in, hub := c.in, c.hub
 	if !c.authorized && p.Cmd != CmdWorkerConnect && p.Cmd != CmdGatewayClientConnect {
 		return fmt.Errorf("%w: %v before authenticating", ErrUnauthorized, p.Cmd)
 	}
@@ -492,7 +492,7 @@ func (c *innerConn) handle(p *Packet) error {
 			c.addWorker(a.WorkerKey)
 		}
 	case CmdSendToOne:
-		return c.send(p, func(msg []byte) { in.hub.SendToClient(id, msg) })
+		return c.send(p, func(msg []byte) { hub.SendToClient(id, msg) })
 	case CmdSendToAll:
 		var ext struct {
 			Connections json.RawMessage `json:"connections"`
@@ -516,9 +516,9 @@ func (c *innerConn) handle(p *Packet) error {
 		}
 		return c.send(p, func(msg []byte) {
 			if only != nil {
-				in.hub.SendToAll(msg, only, nil)
+				hub.SendToAll(msg, only, nil)
 			} else {
-				in.hub.SendToAll(msg, nil, exclude)
+				hub.SendToAll(msg, nil, exclude)
 			}
 		})
 	case CmdKick:
@@ -531,11 +531,11 @@ func (c *innerConn) handle(p *Packet) error {
 		} else if msg == nil {
 			msg = []byte{}
 		}
-		in.hub.CloseClient(id, msg)
+		hub.CloseClient(id, msg)
 	case CmdDestroy:
-		in.hub.DestroyClient(id)
+		hub.DestroyClient(id)
 	case CmdUpdateSession:
-		if !in.hub.IsOnline(id) {
+		if !hub.IsOnline(id) {
 			return nil
 		}
 		in.mu.Lock()
@@ -548,27 +548,27 @@ func (c *innerConn) handle(p *Packet) error {
 			c.log.Info("session update not applied", "client_id", id, "err", err)
 		}
 	case CmdGetAllClientSessions:
-		return c.reply(in.sessionsOf(in.hub.GetAllClientIDList()))
+		return c.reply(in.sessionsOf(hub.GetAllClientIDList()))
 	case CmdIsOnline:
-		return c.reply(boolInt(in.hub.IsOnline(id)))
+		return c.reply(boolInt(hub.IsOnline(id)))
 	case CmdBindUID:
 		if phpEmpty(p.ExtData) {
 			return nil
 		}
-		in.hub.BindUID(id, string(p.ExtData))
+		hub.BindUID(id, string(p.ExtData))
 	case CmdUnbindUID:
 		// The Gateway unbinds whatever uid the client has.
-		if uid, err := in.hub.GetUIDByClientID(id); err == nil && uid != "" {
-			in.hub.UnbindUID(id, uid)
+		if uid, err := hub.GetUIDByClientID(id); err == nil && uid != "" {
+			hub.UnbindUID(id, uid)
 		}
 	case CmdSendToUID:
 		uids, err := jsonStrings(p.ExtData)
 		if err != nil {
 			return fmt.Errorf("sendToUid ext_data: %w", err)
 		}
-		return c.send(p, func(msg []byte) { in.hub.SendToUID(msg, uids...) })
+		return c.send(p, func(msg []byte) { hub.SendToUID(msg, uids...) })
 	case CmdGetClientIDByUID:
-		return c.reply(in.connList(in.hub.GetClientIDByUID(string(p.ExtData))))
+		return c.reply(in.connList(hub.GetClientIDByUID(string(p.ExtData))))
 	case CmdBatchGetClientIDByUID:
 		uids, err := jsonStrings(p.ExtData)
 		if err != nil {
@@ -576,24 +576,24 @@ func (c *innerConn) handle(p *Packet) error {
 		}
 		out := &Array{}
 		for _, uid := range uids {
-			out.Set(StringKey(uid), in.connList(in.hub.GetClientIDByUID(uid)))
+			out.Set(StringKey(uid), in.connList(hub.GetClientIDByUID(uid)))
 		}
 		return c.reply(out)
 	case CmdJoinGroup:
 		if phpEmpty(p.ExtData) {
 			return nil
 		}
-		in.hub.JoinGroup(id, string(p.ExtData))
+		hub.JoinGroup(id, string(p.ExtData))
 	case CmdLeaveGroup:
 		if phpEmpty(p.ExtData) {
 			return nil
 		}
-		in.hub.LeaveGroup(id, string(p.ExtData))
+		hub.LeaveGroup(id, string(p.ExtData))
 	case CmdUngroup:
 		if phpEmpty(p.ExtData) {
 			return nil
 		}
-		in.hub.Ungroup(string(p.ExtData))
+		hub.Ungroup(string(p.ExtData))
 	case CmdSendToGroup:
 		var ext struct {
 			Group   json.RawMessage `json:"group"`
@@ -614,20 +614,20 @@ func (c *innerConn) handle(p *Packet) error {
 		// the message twice.
 		return c.send(p, func(msg []byte) {
 			for _, g := range groups {
-				in.hub.SendToGroup(msg, []string{g}, exclude)
+				hub.SendToGroup(msg, []string{g}, exclude)
 			}
 		})
 	case CmdGetClientSessionsByGroup:
-		return c.reply(in.sessionsOf(in.hub.GetClientIDListByGroup(string(p.ExtData))))
+		return c.reply(in.sessionsOf(hub.GetClientIDListByGroup(string(p.ExtData))))
 	case CmdGetClientCountByGroup:
 		if len(p.ExtData) == 0 {
-			return c.reply(int64(in.hub.GetAllClientIDCount()))
+			return c.reply(int64(hub.GetAllClientIDCount()))
 		}
-		return c.reply(int64(in.hub.GetClientIDCountByGroup(string(p.ExtData))))
+		return c.reply(int64(hub.GetClientIDCountByGroup(string(p.ExtData))))
 	case CmdSelect:
-		return c.reply(in.selectClients(p.ExtData))
+		return c.reply(in.selectClients(hub, p.ExtData))
 	case CmdGetGroupIDList:
-		return c.reply(in.hub.GetAllGroupIDList())
+		return c.reply(hub.GetAllGroupIDList())
 	case CmdBatchGetClientCountByGroup:
 		groups, err := jsonStrings(p.ExtData)
 		if err != nil {
@@ -635,11 +635,11 @@ func (c *innerConn) handle(p *Packet) error {
 		}
 		out := &Array{}
 		for _, g := range groups {
-			out.Set(StringKey(g), int64(in.hub.GetClientIDCountByGroup(g)))
+			out.Set(StringKey(g), int64(hub.GetClientIDCountByGroup(g)))
 		}
 		return c.reply(out)
 	case CmdGetSessionByClientID:
-		if !in.hub.IsOnline(id) {
+		if !hub.IsOnline(id) {
 			c.q.send(AppendReply(nil, []byte("N;")))
 			return nil
 		}
@@ -649,7 +649,7 @@ func (c *innerConn) handle(p *Packet) error {
 		}
 		c.q.send(AppendReply(nil, s))
 	case CmdSetSession:
-		if in.hub.IsOnline(id) {
+		if hub.IsOnline(id) {
 			in.mu.Lock()
 			in.sessions[id] = bytesClone(p.ExtData)
 			in.mu.Unlock()
@@ -758,7 +758,7 @@ func (in *Inner) connectionIDs(raw json.RawMessage) ([]string, error) {
 }
 
 // selectClients is CMD_SELECT: ext_data {"fields":[...],"where":...}.
-func (in *Inner) selectClients(ext []byte) *Array {
+func (in *Inner) selectClients(hub Hub, ext []byte) *Array {
 	out := &Array{}
 	v, err := FromJSON(ext)
 	q, _ := v.(*Array)
@@ -774,7 +774,7 @@ func (in *Inner) selectClients(ext []byte) *Array {
 	}
 	row := func(id string) {
 		cid, err := ParseClientID(id)
-		if err != nil || !in.hub.IsOnline(id) {
+		if err != nil || !hub.IsOnline(id) {
 			return
 		}
 		k := IntKey(int64(cid.ConnectionID))
@@ -783,14 +783,14 @@ func (in *Inner) selectClients(ext []byte) *Array {
 		}
 		r := &Array{}
 		for _, f := range fields {
-			r.Set(StringKey(f), in.field(id, f))
+			r.Set(StringKey(f), in.field(hub, id, f))
 		}
 		out.Set(k, r)
 	}
 	whereV, _ := q.Get(StringKey("where"))
 	where, _ := whereV.(*Array)
 	if where.Len() == 0 {
-		for _, id := range in.hub.GetAllClientIDList() {
+		for _, id := range hub.GetAllClientIDList() {
 			row(id)
 		}
 		return out
@@ -800,11 +800,11 @@ func (in *Inner) selectClients(ext []byte) *Array {
 		for _, item := range list.All() {
 			switch key.String() {
 			case "groups":
-				for _, id := range in.hub.GetClientIDListByGroup(scalarString(item)) {
+				for _, id := range hub.GetClientIDListByGroup(scalarString(item)) {
 					row(id)
 				}
 			case "uid":
-				for _, id := range in.hub.GetClientIDByUID(scalarString(item)) {
+				for _, id := range hub.GetClientIDByUID(scalarString(item)) {
 					row(id)
 				}
 			case "connection_id":
@@ -818,17 +818,17 @@ func (in *Inner) selectClients(ext []byte) *Array {
 }
 
 // field is one CMD_SELECT field of a client: uid, groups or session.
-func (in *Inner) field(id, name string) any {
+func (in *Inner) field(hub Hub, id, name string) any {
 	switch name {
 	case "uid":
-		if uid, err := in.hub.GetUIDByClientID(id); err == nil && uid != "" {
+		if uid, err := hub.GetUIDByClientID(id); err == nil && uid != "" {
 			return uid
 		}
 	case "groups":
 		// The hub has no per-client group list: search the groups.
 		var gs *Array
-		for _, g := range in.hub.GetAllGroupIDList() {
-			if slices.Contains(in.hub.GetClientIDListByGroup(g), id) {
+		for _, g := range hub.GetAllGroupIDList() {
+			if slices.Contains(hub.GetClientIDListByGroup(g), id) {
 				if gs == nil {
 					gs = &Array{}
 				}

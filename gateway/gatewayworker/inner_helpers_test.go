@@ -19,16 +19,6 @@ import (
 // The compile-time check that *gateway.Hub is a Hub.
 var _ Hub = (*gateway.Hub)(nil)
 
-// forward passes the hub's events to the Inner made after the hub.
-type forward struct{ h gateway.Handler }
-
-func (f *forward) OnConnect(c gateway.ClientInfo) { f.h.OnConnect(c) }
-func (f *forward) OnWebSocketConnect(c gateway.ClientInfo, r *gateway.WebSocketRequest) {
-	f.h.OnWebSocketConnect(c, r)
-}
-func (f *forward) OnMessage(c gateway.ClientInfo, d []byte) { f.h.OnMessage(c, d) }
-func (f *forward) OnClose(c gateway.ClientInfo)             { f.h.OnClose(c) }
-
 // innerEnv is a hub with WebSocket and text listeners and an inner
 // listener on loopback, as wssgate would wire them.
 type innerEnv struct {
@@ -49,9 +39,6 @@ func startInner(t *testing.T, cfg InnerConfig) *innerEnv {
 func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 	t.Helper()
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
-	fwd := &forward{}
-	hub := gateway.New(gateway.Options{Node: addr, Handler: fwd, Logger: testutil.Logger(t)})
-	cfg.Hub = hub
 	cfg.Address = addr
 	if cfg.Logger == nil {
 		cfg.Logger = testutil.Logger(t)
@@ -60,7 +47,7 @@ func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fwd.h = in
+	hub := gateway.New(gateway.Options{Node: addr, Handler: in, Logger: testutil.Logger(t)})
 	srv := httptest.NewServer(hub.WebSocketHandler(nil))
 	textLn := testutil.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,7 +57,7 @@ func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 	go func() { defer wg.Done(); hub.ServeText(ctx, textLn) }()
 	go func() {
 		defer wg.Done()
-		if err := in.Serve(ctx, ln); err != nil {
+		if err := in.Serve(ctx, ln, hub); err != nil {
 			t.Errorf("Inner.Serve: %v", err)
 		}
 	}()

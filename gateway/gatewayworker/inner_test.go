@@ -410,38 +410,22 @@ func TestInnerPing(t *testing.T) {
 }
 
 func TestNewInner(t *testing.T) {
-	if _, err := NewInner(InnerConfig{}); err == nil || !strings.Contains(err.Error(), "no hub") || !strings.Contains(err.Error(), "IPv4") {
-		t.Errorf("empty config: got %v, want both problems", err)
+	if _, err := NewInner(InnerConfig{}); err == nil || !strings.Contains(err.Error(), "IPv4") {
+		t.Errorf("empty config: got %v, want the address named", err)
 	}
-	in, err := NewInner(InnerConfig{Hub: nopHub{}, Address: netip.MustParseAddrPort("127.0.0.1:2900")})
+	if _, err := NewInner(InnerConfig{Address: netip.MustParseAddrPort("[::1]:2900")}); err == nil {
+		t.Errorf("IPv6 address: got no error")
+	}
+	in, err := NewInner(InnerConfig{Address: netip.MustParseAddrPort("127.0.0.1:2900")})
 	if err != nil || in.pingEvery != 0 {
 		t.Errorf("on 127.0.0.1: ping %v, %v; want none", in.pingEvery, err)
 	}
-	in, _ = NewInner(InnerConfig{Hub: nopHub{}, Address: netip.MustParseAddrPort("10.0.0.1:2900")})
+	ln := testutil.Listen(t)
+	if err := in.Serve(t.Context(), ln, nil); err == nil {
+		t.Errorf("Serve without a hub: got no error")
+	}
+	in, _ = NewInner(InnerConfig{Address: netip.MustParseAddrPort("10.0.0.1:2900")})
 	if in.pingEvery != DefaultPingInterval {
 		t.Errorf("on 10.0.0.1: ping %v, want %v", in.pingEvery, DefaultPingInterval)
 	}
 }
-
-// nopHub is a Hub with no clients.
-type nopHub struct{}
-
-func (nopHub) SendToAll([]byte, []string, []string) int   { return 0 }
-func (nopHub) SendToClient(string, []byte) error          { return nil }
-func (nopHub) SendToUID([]byte, ...string) int            { return 0 }
-func (nopHub) SendToGroup([]byte, []string, []string) int { return 0 }
-func (nopHub) JoinGroup(string, string) (bool, error)     { return false, nil }
-func (nopHub) LeaveGroup(string, string) (bool, error)    { return false, nil }
-func (nopHub) Ungroup(string) int                         { return 0 }
-func (nopHub) BindUID(string, string) (bool, error)       { return false, nil }
-func (nopHub) UnbindUID(string, string) (bool, error)     { return false, nil }
-func (nopHub) IsOnline(string) bool                       { return false }
-func (nopHub) GetClientIDByUID(string) []string           { return nil }
-func (nopHub) GetUIDByClientID(string) (string, error)    { return "", nil }
-func (nopHub) GetAllClientIDCount() int                   { return 0 }
-func (nopHub) GetAllClientIDList() []string               { return nil }
-func (nopHub) GetClientIDCountByGroup(string) int         { return 0 }
-func (nopHub) GetClientIDListByGroup(string) []string     { return nil }
-func (nopHub) GetAllGroupIDList() []string                { return nil }
-func (nopHub) CloseClient(string, []byte) error           { return nil }
-func (nopHub) DestroyClient(string) error                 { return nil }
