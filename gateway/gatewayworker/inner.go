@@ -535,13 +535,16 @@ func (c *innerConn) handle(p *Packet) error {
 	case CmdDestroy:
 		hub.DestroyClient(id)
 	case CmdUpdateSession:
-		if !hub.IsOnline(id) {
-			return nil
-		}
+		// A client has an entry from OnConnect to OnClose: a command
+		// for a client that left stores nothing.
 		in.mu.Lock()
-		merged, err := UpdateSession(in.sessions[id], p.ExtData)
-		if err == nil {
-			in.sessions[id] = merged
+		old, ok := in.sessions[id]
+		var merged []byte
+		var err error
+		if ok {
+			if merged, err = UpdateSession(old, p.ExtData); err == nil {
+				in.sessions[id] = merged
+			}
 		}
 		in.mu.Unlock()
 		if err != nil {
@@ -649,11 +652,11 @@ func (c *innerConn) handle(p *Packet) error {
 		}
 		c.q.send(AppendReply(nil, s))
 	case CmdSetSession:
-		if hub.IsOnline(id) {
-			in.mu.Lock()
+		in.mu.Lock()
+		if _, ok := in.sessions[id]; ok {
 			in.sessions[id] = bytesClone(p.ExtData)
-			in.mu.Unlock()
 		}
+		in.mu.Unlock()
 	default:
 		// Events and pings sent to a Gateway: PHP logs and goes on.
 		c.log.Debug("ignoring a command a gateway does not take", "cmd", p.Cmd)

@@ -197,6 +197,15 @@ func testInnerCommands(t *testing.T, key string) {
 	if s := e.in.Stats(); s.EventsDropped != 0 || s.BadPackets != 0 {
 		t.Errorf("stats: %+v", s)
 	}
+	// A session command for a client that left stores nothing, and
+	// nothing is kept of the clients that left.
+	e.call(t, cmd(CmdSetSession, connA, sess, ""), cmd(CmdUpdateSession, connB, sess, ""))
+	e.in.mu.Lock()
+	left := len(e.in.sessions) + len(e.in.sticky)
+	e.in.mu.Unlock()
+	if left != 0 {
+		t.Errorf("state kept for %d clients that left", left)
+	}
 }
 
 func byConn(kv ...any) *Array {
