@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -185,3 +188,63 @@ func FuzzParseRegisterLine(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInnerCommand runs any packet a peer could send through the inner
+// listener's command handling, against a hub with one client: nothing
+// may panic, and an error only closes the connection.
+func FuzzInnerCommand(f *testing.F) {
+	addVectors(f, func(v *vector) []byte {
+		if v.Protocol == "GatewayProtocol" && !strings.HasPrefix(v.Direction, "Gateway->") {
+			return v.bytes(f)
+		}
+		return nil
+	})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, _, err := Decode(b)
+		if err != nil {
+			return
+		}
+		in, err := NewInner(InnerConfig{Address: netip.MustParseAddrPort("127.0.0.1:2000")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := ClientID{Addr: in.addr, ConnectionID: 1}.String()
+		in.sessions[one] = []byte(`a:1:{s:1:"a";i:1;}`)
+		ours, theirs := net.Pipe()
+		go io.Copy(io.Discard, theirs)
+		c := &innerConn{in: in, hub: oneClientHub{id: one}, nc: ours, q: newSendQueue(ours, 1<<20, true), log: in.log, authorized: true}
+		c.handle(&p)
+		c.q.close()
+		c.q.wait()
+		theirs.Close()
+	})
+}
+
+// oneClientHub is a Hub with one client, in group "g" and bound to "u".
+type oneClientHub struct{ id string }
+
+func (h oneClientHub) list(ok bool) []string {
+	if ok {
+		return []string{h.id}
+	}
+	return nil
+}
+func (h oneClientHub) SendToAll([]byte, []string, []string) int   { return 1 }
+func (h oneClientHub) SendToClient(string, []byte) error          { return nil }
+func (h oneClientHub) SendToUID([]byte, ...string) int            { return 1 }
+func (h oneClientHub) SendToGroup([]byte, []string, []string) int { return 1 }
+func (h oneClientHub) JoinGroup(string, string) (bool, error)     { return true, nil }
+func (h oneClientHub) LeaveGroup(string, string) (bool, error)    { return true, nil }
+func (h oneClientHub) Ungroup(string) int                         { return 1 }
+func (h oneClientHub) BindUID(string, string) (bool, error)       { return true, nil }
+func (h oneClientHub) UnbindUID(string, string) (bool, error)     { return true, nil }
+func (h oneClientHub) IsOnline(id string) bool                    { return id == h.id }
+func (h oneClientHub) GetClientIDByUID(uid string) []string       { return h.list(uid == "u") }
+func (h oneClientHub) GetUIDByClientID(id string) (string, error) { return "u", nil }
+func (h oneClientHub) GetAllClientIDCount() int                   { return 1 }
+func (h oneClientHub) GetAllClientIDList() []string               { return h.list(true) }
+func (h oneClientHub) GetClientIDCountByGroup(g string) int       { return len(h.list(g == "g")) }
+func (h oneClientHub) GetClientIDListByGroup(g string) []string   { return h.list(g == "g") }
+func (h oneClientHub) GetAllGroupIDList() []string                { return []string{"g"} }
+func (h oneClientHub) CloseClient(string, []byte) error           { return nil }
+func (h oneClientHub) DestroyClient(string) error                 { return nil }
