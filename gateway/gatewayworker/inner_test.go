@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
@@ -24,7 +25,7 @@ func testInnerCommands(t *testing.T, key string) {
 	w := e.dialWorker(t, "ChatBusinessWorker:0", key)
 
 	// A WebSocket client: CMD_ON_CONNECT, then CMD_ON_WEBSOCKET_CONNECT.
-	a := testutil.DialWS(t, e.wsURL+"/chat?token=abc&x[]=1", nil)
+	a := gatewaytest.DialWS(t, e.wsURL+"/chat?token=abc&x[]=1", nil)
 	on := w.expect(CmdOnConnect)
 	idA := on.ClientID().String()
 	if on.LocalAddr().String() != e.innerAddr || on.GatewayPort != 8282 || !on.Scalar() || len(on.ExtData) != 0 || len(on.Body) != 0 {
@@ -70,7 +71,7 @@ func testInnerCommands(t *testing.T, key string) {
 	}
 
 	// A text client.
-	b := testutil.DialText(t, e.textAddr)
+	b := gatewaytest.DialText(t, e.textAddr)
 	onB := w.expect(CmdOnConnect)
 	idB := onB.ClientID().String()
 	b.Send("hi from telnet")
@@ -288,7 +289,7 @@ func TestInnerSecretKey(t *testing.T) {
 func TestInnerBadInput(t *testing.T) {
 	e := startInner(t, InnerConfig{})
 	w := e.dialWorker(t, "W:0", "")
-	a := testutil.DialWS(t, e.wsURL, nil)
+	a := gatewaytest.DialWS(t, e.wsURL, nil)
 	conn := w.expect(CmdOnConnect).ConnectionID
 	w.expect(CmdOnWebSocketConnect)
 	good, _ := (&Packet{Cmd: CmdSendToOne, ConnectionID: conn, Flag: FlagBodyIsScalar, Body: []byte("late")}).Encode()
@@ -335,7 +336,7 @@ func TestInnerWorkers(t *testing.T) {
 	e := startInner(t, InnerConfig{})
 	// No worker: events are dropped, the client is not blocked and still
 	// gets what the API sends it.
-	c0 := testutil.DialWS(t, e.wsURL, nil)
+	c0 := gatewaytest.DialWS(t, e.wsURL, nil)
 	waitFor(t, "the client", func() bool { return e.hub.GetAllClientIDCount() == 1 })
 	c0.Send("nobody listens")
 	waitFor(t, "dropped events", func() bool { return e.in.Stats().EventsDropped >= 3 })
@@ -351,10 +352,10 @@ func TestInnerWorkers(t *testing.T) {
 
 	w1 := e.dialWorker(t, "W:1", "")
 	w2 := e.dialWorker(t, "W:2", "")
-	var clients []*testutil.Peer
+	var clients []*gatewaytest.Peer
 	owner := map[uint32]*businessWorker{}
 	for range 4 {
-		clients = append(clients, testutil.DialText(t, e.textAddr))
+		clients = append(clients, gatewaytest.DialText(t, e.textAddr))
 		// Least connections: W:1, W:2, W:1, W:2.
 		want := w1
 		if len(clients)%2 == 0 {
