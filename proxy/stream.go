@@ -9,13 +9,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wssgate/wssgate/internal/wsframe"
 )
 
 // Relay tuning.
 const (
 	// smallBufSize is the size of the read buffer every direction has,
-	// used while its traffic is light: the first maxHeldLen bytes are room
-	// for held bytes, the rest, 885 bytes, is read into. It is part of
+	// used while its traffic is light: the first wsframe.MaxHeldLen bytes
+	// are room for held bytes, the rest, 885 bytes, is read into. It is part of
 	// every stream, so it is kept small.
 	smallBufSize = 1024
 	// largeBufSize is the size of the pooled buffers a direction reads
@@ -26,6 +28,12 @@ const (
 	// pingPayload is the payload of the proxy's own pings. Pongs that
 	// echo it answer the proxy, so they are not passed on to the upstream.
 	pingPayload = "wssgate"
+	// closeUpstreamGone is sent to a client whose upstream vanished without
+	// a close frame. 1014 (Bad Gateway) says it more precisely, but
+	// gorilla/websocket (v1.5.3) and other clients reject 1014 as invalid
+	// and fail the connection with a protocol error; 1011 is accepted by
+	// every client.
+	closeUpstreamGone = wsframe.CloseInternalError
 )
 
 // bufferPool is a pool of large relay buffers shared by the streams of a
@@ -158,7 +166,7 @@ type closeState struct {
 
 // stream relays one proxied WebSocket connection, the hijacked client
 // connection and the upstream one, parsing frame headers as they pass
-// (see frameParser) so that the proxy can inject control frames between
+// (see wsframe.Parser) so that the proxy can inject control frames between
 // frames and end the stream with proper close codes.
 //
 // Each direction has one goroutine, its forwarder, which is the only
@@ -465,11 +473,11 @@ func (s *stream) onTimer() {
 		// Closing: only lingerAt matters.
 	case s.opts.IdleTimeout > 0 && now-time.Duration(s.lastFwd.Load()) >= s.opts.IdleTimeout:
 		s.mu.Unlock()
-		s.goAway(closeGoingAway, "idle timeout")
+		s.goAway(wsframe.CloseGoingAway, "idle timeout")
 		return
 	case s.opts.PingTimeout > 0 && now-time.Duration(s.lastClient.Load()) >= s.opts.PingTimeout:
 		s.proxyClosing = true
-		s.recordLocked(closeGoingAway, "proxy")
+		s.recordLocked(wsframe.CloseGoingAway, "proxy")
 		s.armLingerLocked()
 		s.mu.Unlock()
 		s.pingTimedOut()
@@ -486,7 +494,7 @@ func (s *stream) onTimer() {
 // pingTimedOut gives up on a client that stopped answering: the upstream
 // gets 1001 and the client connection is closed.
 func (s *stream) pingTimedOut() {
-	s.c2u.queueClose(closeGoingAway, "ping timeout")
+	s.c2u.queueClose(wsframe.CloseGoingAway, "ping timeout")
 	s.u2c.dstGone.Store(true)
 	// The client forwarder's read fails; it then writes the queued close
 	// to the upstream if it is between frames.
@@ -500,7 +508,7 @@ type relayDir struct {
 	from     side // the side src belongs to
 	src, dst net.Conn
 	initial  []byte // read ahead before the relay started
-	p        frameParser
+	p        wsframe.Parser
 	large    *[]byte // pooled read buffer in use, or nil
 
 	// Forwarder-only state.
@@ -522,8 +530,8 @@ type relayDir struct {
 	closeCode   uint16
 	closeReason string
 
-	out   [maxControlFrameLen]byte // frame being injected
-	small [smallBufSize]byte       // read buffer; held bytes go in front
+	out   [wsframe.MaxControlFrameLen]byte // frame being injected
+	small [smallBufSize]byte               // read buffer; held bytes go in front
 }
 
 func (d *relayDir) init(s *stream, from side, src, dst net.Conn, initial []byte) {
@@ -535,13 +543,13 @@ func (d *relayDir) init(s *stream, from side, src, dst net.Conn, initial []byte)
 func (d *relayDir) run() {
 	defer d.releaseLarge()
 	for b := d.initial; len(b) > 0; {
-		if len(b) > smallBufSize-maxHeldLen && d.large == nil {
+		if len(b) > smallBufSize-wsframe.MaxHeldLen && d.large == nil {
 			d.large = d.s.opts.Buffers.get()
 		}
 		buf := d.buffer()
-		n := copy(buf[maxHeldLen:], b)
+		n := copy(buf[wsframe.MaxHeldLen:], b)
 		b = b[n:]
-		d.relay(buf[:maxHeldLen+n])
+		d.relay(buf[:wsframe.MaxHeldLen+n])
 	}
 	d.initial = nil
 	// goAway may have queued a close before run cleared the deadline that
@@ -551,10 +559,10 @@ func (d *relayDir) run() {
 	}
 	for {
 		buf := d.buffer()
-		n, err := d.src.Read(buf[maxHeldLen:])
+		n, err := d.src.Read(buf[wsframe.MaxHeldLen:])
 		if n > 0 {
-			d.relay(buf[:maxHeldLen+n])
-			d.adaptBuffer(n, len(buf)-maxHeldLen)
+			d.relay(buf[:wsframe.MaxHeldLen+n])
+			d.adaptBuffer(n, len(buf)-wsframe.MaxHeldLen)
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !d.s.aborted.Load() {
@@ -571,8 +579,8 @@ func (d *relayDir) run() {
 	}
 }
 
-// buffer returns the read buffer to use; reads go after maxHeldLen bytes
-// of room for held bytes.
+// buffer returns the read buffer to use; reads go after
+// wsframe.MaxHeldLen bytes of room for held bytes.
 func (d *relayDir) buffer() []byte {
 	if d.large != nil {
 		return *d.large
@@ -600,49 +608,49 @@ func (d *relayDir) releaseLarge() {
 	}
 }
 
-// relay passes on the frames in buf[maxHeldLen:], the bytes just read,
-// writing what is forwarded with as few writes as possible.
+// relay passes on the frames in buf[wsframe.MaxHeldLen:], the bytes just
+// read, writing what is forwarded with as few writes as possible.
 func (d *relayDir) relay(buf []byte) {
 	before, messages := d.bytes, d.messages
 	// Put the bytes of a frame that began in an earlier read in front of
 	// the new ones, so a split frame is written in one piece.
-	held := d.p.held()
-	run := maxHeldLen - len(held) // start of bytes to write, not yet written
+	held := d.p.Held()
+	run := wsframe.MaxHeldLen - len(held) // start of bytes to write, not yet written
 	copy(buf[run:], held)
-	for i := maxHeldLen; i < len(buf); {
-		start := i - d.p.rawN // where the current frame's bytes begin in buf
-		n, ev := d.p.parse(buf[i:])
+	for i := wsframe.MaxHeldLen; i < len(buf); {
+		start := i - len(d.p.Held()) // where the current frame's bytes begin in buf
+		n, ev := d.p.Parse(buf[i:])
 		i += n
 		switch ev {
-		case evMore:
+		case wsframe.EventMore:
 			// The frame so far is held by the parser.
 			d.write(buf[run:start])
 			run = len(buf)
-		case evHeader:
+		case wsframe.EventHeader:
 			run = d.frameStart(buf, run, start)
 			d.drop = d.dropAll()
 			if d.drop {
 				d.write(buf[run:start])
 				run = i
 			}
-			if d.p.atBoundary() {
+			if d.p.AtBoundary() {
 				run = d.frameEnd(buf, run, i)
 			}
-		case evPayload:
+		case wsframe.EventPayload:
 			if d.drop {
 				d.write(buf[run : i-n])
 				run = i
 			}
-			if d.p.atBoundary() {
+			if d.p.AtBoundary() {
 				run = d.frameEnd(buf, run, i)
 			}
-		case evControl:
+		case wsframe.EventControl:
 			run = d.frameStart(buf, run, start)
 			d.drop = !d.control()
 			if d.drop {
 				d.write(buf[run:start])
 				run = i
-			} else if d.p.header().opcode == opClose {
+			} else if d.p.Header().Opcode == wsframe.OpClose {
 				// This frame may complete dst's closing handshake: write
 				// it before telling the stream.
 				d.write(buf[run:i])
@@ -689,7 +697,7 @@ func (d *relayDir) frameStart(buf []byte, run, start int) int {
 // frameEnd accounts for the frame ending at buf[end] and writes queued
 // control frames after it. It returns the new start of the unwritten run.
 func (d *relayDir) frameEnd(buf []byte, run, end int) int {
-	if h := d.p.header(); h.fin && h.isData() && !d.drop {
+	if h := d.p.Header(); h.Fin && h.IsData() && !d.drop {
 		d.messages++
 	}
 	d.drop = false
@@ -703,18 +711,18 @@ func (d *relayDir) frameEnd(buf []byte, run, end int) int {
 
 // control decides whether the control frame just parsed is passed on.
 func (d *relayDir) control() bool {
-	h := d.p.header()
-	switch h.opcode {
-	case opClose:
+	h := d.p.Header()
+	switch h.Opcode {
+	case wsframe.OpClose:
 		d.srcClosed = true
 		fwd := !d.dropAll()
 		if fwd {
 			d.dstClosed = true
 		}
-		d.s.closeReceived(d.from, closeCode(d.p.controlPayload()))
+		d.s.closeReceived(d.from, wsframe.CloseCode(d.p.ControlPayload()))
 		return fwd
-	case opPong:
-		if d.from == sideClient && string(d.p.controlPayload()) == pingPayload {
+	case wsframe.OpPong:
+		if d.from == sideClient && string(d.p.ControlPayload()) == pingPayload {
 			return false // the client answering the proxy's ping
 		}
 	}
@@ -726,7 +734,7 @@ func (d *relayDir) dropAll() bool { return d.dstClosed || d.dstDead || d.dstGone
 
 // midFrame reports whether dst has been sent part of a frame, so that
 // nothing can be injected now.
-func (d *relayDir) midFrame() bool { return !d.p.atBoundary() && !d.drop }
+func (d *relayDir) midFrame() bool { return !d.p.AtBoundary() && !d.drop }
 
 // write writes relayed bytes to dst. After a failed write, dst is dead
 // and the forwarder keeps reading src only to see how it ends.
@@ -783,7 +791,7 @@ func (d *relayDir) srcEnded() {
 		d.s.abort()
 		return
 	}
-	code, reason := uint16(closeGoingAway), "client went away"
+	code, reason := uint16(wsframe.CloseGoingAway), "client went away"
 	if d.from == sideUpstream {
 		code, reason = closeUpstreamGone, "upstream closed"
 	}
@@ -833,9 +841,9 @@ func (d *relayDir) flushPending() {
 	switch {
 	case d.closeDue && !d.dstClosed && !d.dstDead && !d.dstGone.Load():
 		code = int(d.closeCode)
-		frame = appendCloseFrame(d.out[:0], d.closeCode, d.closeReason, masked, key)
+		frame = wsframe.AppendCloseFrame(d.out[:0], int(d.closeCode), d.closeReason, masked, key)
 	case d.pingDue && !d.dropAll():
-		frame = appendControlFrame(d.out[:0], opPing, pingPayload, masked, key)
+		frame = wsframe.AppendControlFrame(d.out[:0], wsframe.OpPing, pingPayload, masked, key)
 	}
 	d.pingDue, d.closeDue = false, false
 	d.pending.Store(false)

@@ -25,6 +25,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/wssgate/wssgate/internal/wsframe"
 )
 
 // relayWait bounds every wait in these tests.
@@ -541,7 +543,7 @@ func TestStreamBufferedBytes(t *testing.T) {
 			echoWithPing(c)
 		}),
 	})
-	early := appendTestFrame(nil, testFrame{fin: true, opcode: opText, masked: true, key: [4]byte{1, 2, 3, 4}, payload: []byte("early from client")})
+	early := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpText, masked: true, key: [4]byte{1, 2, 3, 4}, payload: []byte("early from client")})
 	c, _ := h.dial(t, &websocket.Dialer{
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
@@ -652,7 +654,7 @@ func TestStreamUpstreamGone(t *testing.T) {
 					}
 					nc := c.NetConn()
 					if tt.midFrame {
-						nc.Write(appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, length: 1000, payload: make([]byte, 10)}))
+						nc.Write(appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, length: 1000, payload: make([]byte, 10)}))
 					}
 					if tt.reset {
 						nc.(*net.TCPConn).SetLinger(0)
@@ -714,10 +716,10 @@ func TestStreamUpstreamGoneWire(t *testing.T) {
 	rs.start()
 	rs.upstream.Close()
 	f := readFrameT(t, rs.client)
-	if f.opcode != opClose || f.masked || closeCode(f.payload) != closeUpstreamGone || string(f.payload[2:]) != "upstream closed" {
+	if f.opcode != wsframe.OpClose || f.masked || wsframe.CloseCode(f.payload) != closeUpstreamGone || string(f.payload[2:]) != "upstream closed" {
 		t.Fatalf("got frame opcode %#x masked %v payload %q, want unmasked close 1011 %q", f.opcode, f.masked, f.payload, "upstream closed")
 	}
-	rs.client.Write(appendControlFrame(nil, opClose, appendClosePayload(nil, closeUpstreamGone, ""), true, [4]byte{7, 7, 7, 7}))
+	rs.client.Write(wsframe.AppendControlFrame(nil, wsframe.OpClose, wsframe.AppendClosePayload(nil, closeUpstreamGone, ""), true, [4]byte{7, 7, 7, 7}))
 	waitConnEOF(t, rs.client)
 	res := rs.result(t)
 	if res.CloseCode != closeUpstreamGone || res.ClosedBy != "upstream" {
@@ -753,7 +755,7 @@ func TestStreamClientGone(t *testing.T) {
 			}
 			nc := c.NetConn()
 			if tt.midFrame {
-				nc.Write(appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, masked: true, length: 1000, payload: make([]byte, 10)}))
+				nc.Write(appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, masked: true, length: 1000, payload: make([]byte, 10)}))
 			}
 			if tt.reset {
 				nc.(*net.TCPConn).SetLinger(0)
@@ -1111,35 +1113,6 @@ func (p *tcpPairer) pair(t testing.TB) (dialed, accepted net.Conn) {
 	return dialed, accepted
 }
 
-// readFrameT reads one whole frame from c.
-func readFrameT(t testing.TB, c net.Conn) parsedFrame {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(relayWait))
-	var p frameParser
-	var f parsedFrame
-	b := make([]byte, 1)
-	for {
-		if _, err := io.ReadFull(c, b); err != nil {
-			t.Fatalf("read frame: %v", err)
-		}
-		_, ev := p.parse(b)
-		h := p.header()
-		switch ev {
-		case evHeader:
-			f = parsedFrame{fin: h.fin, rsv: h.rsv, opcode: h.opcode, masked: h.masked, key: h.mask, length: h.length}
-		case evPayload:
-			f.payload = append(f.payload, b[0])
-		case evControl:
-			return parsedFrame{fin: h.fin, opcode: h.opcode, masked: h.masked, key: h.mask, length: h.length,
-				payload: append([]byte(nil), p.controlPayload()...), complete: true}
-		}
-		if ev != evMore && p.atBoundary() {
-			f.complete = true
-			return f
-		}
-	}
-}
-
 // randomFrames returns n frames, encoded, as a client (masked) or an
 // upstream would send them: data frames of random sizes, some fragmented,
 // RSV bits set at random, and pings and pongs between them.
@@ -1154,12 +1127,12 @@ func randomFrames(seed uint64, n int, masked bool) (data []byte, messages int64)
 		switch k := r.IntN(10); {
 		case k < 2:
 			f.fin = true
-			f.opcode = opPing + byte(r.IntN(2)) // ping or pong
+			f.opcode = wsframe.OpPing + byte(r.IntN(2)) // ping or pong
 			f.payload = pseudoRandomBytes(r.Uint64(), r.IntN(126))
 		default:
-			f.opcode = opBinary
+			f.opcode = wsframe.OpBinary
 			if inMessage {
-				f.opcode = opContinuation
+				f.opcode = wsframe.OpContinuation
 			} else {
 				f.rsv = byte(r.IntN(2)) << 2 // RSV1, as permessage-deflate sets it
 			}
@@ -1233,7 +1206,7 @@ func TestStreamPassesBytesUnmodified(t *testing.T) {
 	// The client vanishes: the upstream gets a masked 1001.
 	rs.client.Close()
 	f := readFrameT(t, rs.upstream)
-	if f.opcode != opClose || !f.masked || closeCode(f.payload) != closeGoingAway {
+	if f.opcode != wsframe.OpClose || !f.masked || wsframe.CloseCode(f.payload) != wsframe.CloseGoingAway {
 		t.Errorf("upstream got frame opcode %#x masked %v payload %q, want masked close 1001", f.opcode, f.masked, f.payload)
 	}
 	rs.upstream.Close()
@@ -1244,7 +1217,7 @@ func TestStreamPassesBytesUnmodified(t *testing.T) {
 	if res.MessagesFromClient != clientMsgs || res.MessagesToClient != upstreamMsgs {
 		t.Errorf("got %d messages from client and %d to it, want %d and %d", res.MessagesFromClient, res.MessagesToClient, clientMsgs, upstreamMsgs)
 	}
-	if res.CloseCode != closeGoingAway || res.ClosedBy != "client" {
+	if res.CloseCode != wsframe.CloseGoingAway || res.ClosedBy != "client" {
 		t.Errorf("got close %d by %q, want 1001 by client", res.CloseCode, res.ClosedBy)
 	}
 }
@@ -1255,11 +1228,11 @@ func TestStreamCloseWrite(t *testing.T) {
 	verifyNoStreamLeaks(t)
 	rs := newRawStream(t, streamOptions{})
 	rs.start()
-	rs.upstream.Write(appendControlFrame(nil, opClose, appendClosePayload(nil, closeNormal, "bye"), false, [4]byte{}))
+	rs.upstream.Write(wsframe.AppendControlFrame(nil, wsframe.OpClose, wsframe.AppendClosePayload(nil, wsframe.CloseNormal, "bye"), false, [4]byte{}))
 	rs.upstream.(*net.TCPConn).CloseWrite()
 
 	f := readFrameT(t, rs.client)
-	if f.opcode != opClose || closeCode(f.payload) != closeNormal {
+	if f.opcode != wsframe.OpClose || wsframe.CloseCode(f.payload) != wsframe.CloseNormal {
 		t.Fatalf("client got frame opcode %#x payload %q, want close 1000", f.opcode, f.payload)
 	}
 	rs.client.SetReadDeadline(time.Now().Add(relayWait))
@@ -1267,7 +1240,7 @@ func TestStreamCloseWrite(t *testing.T) {
 		t.Fatalf("client read after close: got %d, %v, want EOF", n, err)
 	}
 	// The client's half still works: its reply reaches the upstream.
-	reply := appendControlFrame(nil, opClose, appendClosePayload(nil, closeNormal, ""), true, [4]byte{1, 2, 3, 4})
+	reply := wsframe.AppendControlFrame(nil, wsframe.OpClose, wsframe.AppendClosePayload(nil, wsframe.CloseNormal, ""), true, [4]byte{1, 2, 3, 4})
 	rs.client.Write(reply)
 	got := make([]byte, len(reply))
 	rs.upstream.SetReadDeadline(time.Now().Add(relayWait))
@@ -1295,7 +1268,7 @@ func TestStreamGoAwayBeforeRun(t *testing.T) {
 		masked bool
 	}{{"client", rs.client, false}, {"upstream", rs.upstream, true}} {
 		f := readFrameT(t, c.conn)
-		if f.opcode != opClose || f.masked != c.masked || closeCode(f.payload) != closeGoingAway {
+		if f.opcode != wsframe.OpClose || f.masked != c.masked || wsframe.CloseCode(f.payload) != wsframe.CloseGoingAway {
 			t.Errorf("%s got frame opcode %#x masked %v payload %q, want close 1001 masked %v", c.name, f.opcode, f.masked, f.payload, c.masked)
 		}
 	}
@@ -1336,11 +1309,11 @@ func TestStreamWriteTimeout(t *testing.T) {
 	}()
 
 	f := readFrameT(t, rs.upstream)
-	if f.opcode != opClose || !f.masked || closeCode(f.payload) != closeGoingAway {
+	if f.opcode != wsframe.OpClose || !f.masked || wsframe.CloseCode(f.payload) != wsframe.CloseGoingAway {
 		t.Fatalf("upstream got opcode %#x masked %v payload %q, want a masked close 1001", f.opcode, f.masked, f.payload)
 	}
 	res := rs.result(t)
-	if res.ClosedBy != "client" || res.CloseCode != closeGoingAway {
+	if res.ClosedBy != "client" || res.CloseCode != wsframe.CloseGoingAway {
 		t.Errorf("got close %d by %q, want 1001 by client", res.CloseCode, res.ClosedBy)
 	}
 	if res.ToClient == 0 {
