@@ -41,7 +41,8 @@ type Options struct {
 // upgrade is done, it runs on two goroutines of its own, so that the HTTP
 // server's per-connection state is freed. A Proxy tracks every stream,
 // because http.Server's Shutdown neither closes nor waits for hijacked
-// connections: call [Proxy.Shutdown] alongside it.
+// connections: call [Proxy.Shutdown] alongside it, or [Proxy.Wait] to
+// let the streams end on their own.
 //
 // [Proxy.Reload] replaces the routing table while requests and streams
 // run on, undisturbed, with the table they started with.
@@ -346,6 +347,14 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 
 // Streams reports how many WebSocket streams are open.
 func (p *Proxy) Streams() int { return p.streams.len() }
+
+// Wait blocks until no WebSocket stream is open, and returns nil then (at
+// once if none is), or ctx.Err() if ctx ends first. A stream counts as
+// open until its goroutine has closed both connections and written its
+// access line. Wait neither refuses new streams nor closes any: a drain
+// calls it while the streams end on their own, and [Proxy.Shutdown] ends
+// them.
+func (p *Proxy) Wait(ctx context.Context) error { return p.streams.wait(ctx) }
 
 // isUpgrade reports whether r asks to switch to WebSocket.
 func isUpgrade(r *http.Request) bool {

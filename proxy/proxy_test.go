@@ -519,7 +519,7 @@ func TestUpstreamDies(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseInternalServerErr) {
 		t.Fatalf("client read after upstream died: %v, want close 1011", err)
 	}
-	testutil.WaitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
+	waitNoStreams(t, e)
 }
 
 // TestClientGone: when the client vanishes, the upstream connection is
@@ -536,7 +536,7 @@ func TestClientGone(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("upstream read after client left: %v, want close 1001", err)
 	}
-	testutil.WaitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
+	waitNoStreams(t, e)
 }
 
 func TestShutdownSendsGoingAway(t *testing.T) {
@@ -661,7 +661,7 @@ func TestNoLeaks(t *testing.T) {
 				<-b.conns
 			}
 		}
-		testutil.WaitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
+		waitNoStreams(t, e)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = e.Shutdown(ctx)
@@ -939,7 +939,7 @@ func TestManyConcurrentStreams(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	testutil.WaitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
+	waitNoStreams(t, e)
 }
 
 // TestTLSUpstreams: wss:// and https:// upstreams are verified against

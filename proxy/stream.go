@@ -160,7 +160,7 @@ func (s *stream) run() streamResult {
 	s.mu.Unlock()
 
 	s.wg.Add(1)
-	go s.copyFromClient()
+	go s.copyFromClient() // owned by run: s.wg
 	s.copyFromUpstream()
 	s.wg.Wait()
 
