@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wssgate/wssgate/internal/testutil"
 )
 
 // waitNoStreams waits, within relayWait, until e has no stream open.
@@ -104,7 +106,7 @@ func TestProxyWait(t *testing.T) {
 	if err := e.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait with a stream open: got %v, want context.DeadlineExceeded", err)
 	}
-	echo(t, c, []byte("still relaying")) // Wait closed nothing
+	testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("still relaying")) // Wait closed nothing
 
 	done := make(chan error, 1)
 	go func() { done <- e.Wait(context.Background()) }()

@@ -219,7 +219,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 			if err != nil {
 				t.Fatalf("dial %s: %v", tc.path, err)
 			}
-			echo(t, c, []byte("after reload"))
+			testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("after reload"))
 			if r := tc.want.lastRequest(); r == nil || r.URL.Path != tc.path {
 				t.Errorf("dial %s: the expected backend did not see it (last request %v)", tc.path, r)
 			}
@@ -290,7 +290,7 @@ func TestReloadKeepsConnectionCounts(t *testing.T) {
 				t.Fatalf("dial after an old stream ended: %v", err)
 			}
 			for _, c := range held[1:] {
-				echo(t, c, []byte("still here"))
+				testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("still here"))
 			}
 		})
 	}

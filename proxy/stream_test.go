@@ -26,6 +26,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/wssgate/wssgate/internal/testutil"
 	"github.com/wssgate/wssgate/internal/wsframe"
 )
 
@@ -719,7 +720,7 @@ func TestStreamUpstreamGoneWire(t *testing.T) {
 	if f.opcode != wsframe.OpClose || f.masked || wsframe.CloseCode(f.payload) != closeUpstreamGone || string(f.payload[2:]) != "upstream closed" {
 		t.Fatalf("got frame opcode %#x masked %v payload %q, want unmasked close 1011 %q", f.opcode, f.masked, f.payload, "upstream closed")
 	}
-	rs.client.Write(wsframe.AppendControlFrame(nil, wsframe.OpClose, wsframe.AppendClosePayload(nil, closeUpstreamGone, ""), true, [4]byte{7, 7, 7, 7}))
+	rs.client.Write(wsframe.AppendCloseFrame(nil, closeUpstreamGone, "", true, [4]byte{7, 7, 7, 7}))
 	waitConnEOF(t, rs.client)
 	res := rs.result(t)
 	if res.CloseCode != closeUpstreamGone || res.ClosedBy != "upstream" {
@@ -794,17 +795,12 @@ func TestStreamGoAway(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				verifyNoStreamLeaks(t)
 				payload := pseudoRandomBytes(2, 4<<20)
-				writing := make(chan struct{})
 				upErr := make(chan error, 1)
-				h := newRelayHarness(t, harnessConfig{tls: useTLS, upstream: wsUpstream(func(c *websocket.Conn) {
+				ctr := new(relayCounters)
+				h := newRelayHarness(t, harnessConfig{tls: useTLS, opts: streamOptions{Counters: ctr}, upstream: wsUpstream(func(c *websocket.Conn) {
 					var wg sync.WaitGroup
 					if midFrame {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							close(writing)
-							c.WriteMessage(websocket.BinaryMessage, payload)
-						}()
+						wg.Go(func() { c.WriteMessage(websocket.BinaryMessage, payload) })
 					}
 					upErr <- wsReadUntilError(c)
 					wg.Wait()
@@ -812,10 +808,9 @@ func TestStreamGoAway(t *testing.T) {
 				c, _ := h.dial(t, nil)
 				s := h.stream(t)
 				if midFrame {
-					// The client does not read yet: the 4 MiB frame is stuck
-					// part way through the proxy.
-					<-writing
-					time.Sleep(100 * time.Millisecond)
+					// The client does not read yet: once the proxy passed on
+					// part of the 4 MiB frame, it is stuck part way through.
+					testutil.WaitFor(t, "part of the frame relayed", func() bool { return ctr.out.bytes.Load() > 0 })
 				}
 				start := time.Now()
 				s.goAway(1001, "server shutting down")
@@ -849,15 +844,21 @@ func TestStreamGoAway(t *testing.T) {
 func TestStreamAbort(t *testing.T) {
 	verifyNoStreamLeaks(t)
 	payload := make([]byte, 8<<20)
-	h := newRelayHarness(t, harnessConfig{upstream: wsUpstream(func(c *websocket.Conn) {
+	ctr := new(relayCounters)
+	h := newRelayHarness(t, harnessConfig{opts: streamOptions{Counters: ctr}, upstream: wsUpstream(func(c *websocket.Conn) {
 		c.WriteMessage(websocket.BinaryMessage, payload) // blocks: the client never reads
 	})})
 	h.dial(t, nil)
 	s := h.stream(t)
-	time.Sleep(100 * time.Millisecond)
-	// The proxy's close cannot get through: the client's buffers are full.
+	testutil.WaitFor(t, "part of the frame relayed", func() bool { return ctr.out.bytes.Load() > 0 })
+	// The proxy's close gets to the upstream, but not through to the
+	// client: the 8 MiB frame fills the client's buffers.
 	s.goAway(1001, "server shutting down")
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitFor(t, "the close written to the upstream", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.sides[sideUpstream].sent
+	})
 	start := time.Now()
 	s.abort()
 	s.abort()
@@ -873,7 +874,7 @@ func TestStreamAbort(t *testing.T) {
 func TestStreamIdleTimeout(t *testing.T) {
 	tests := []struct {
 		name string
-		busy bool // send a message every 50ms for a second
+		busy bool // exchange messages for three idle timeouts
 	}{
 		{name: "idle"},
 		{name: "busy", busy: true},
@@ -881,9 +882,10 @@ func TestStreamIdleTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			verifyNoStreamLeaks(t)
+			const idle = 250 * time.Millisecond
 			upErr := make(chan error, 1)
 			h := newRelayHarness(t, harnessConfig{
-				opts: streamOptions{IdleTimeout: 250 * time.Millisecond},
+				opts: streamOptions{IdleTimeout: idle},
 				upstream: wsUpstream(func(c *websocket.Conn) {
 					for {
 						mt, m, err := c.ReadMessage()
@@ -897,13 +899,14 @@ func TestStreamIdleTimeout(t *testing.T) {
 			})
 			c, _ := h.dial(t, nil)
 			if tt.busy {
+				// Each message waits for the echo of the one before: the
+				// stream is never quiet for longer than a round trip.
 				c.SetReadDeadline(time.Now().Add(relayWait))
-				for i := range 20 {
+				for i, start := 0, time.Now(); time.Since(start) < 3*idle; i++ {
 					c.WriteMessage(websocket.TextMessage, []byte{byte(i)})
 					if _, _, err := c.ReadMessage(); err != nil {
 						t.Fatalf("message %d: %v", i, err)
 					}
-					time.Sleep(50 * time.Millisecond)
 				}
 				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(relayWait))
 			}
@@ -979,18 +982,17 @@ func TestStreamPing(t *testing.T) {
 
 			c.WriteControl(websocket.PingMessage, []byte("client ping"), time.Now().Add(relayWait))
 			c.WriteControl(websocket.PongMessage, []byte("unsolicited pong"), time.Now().Add(relayWait))
-			time.Sleep(600 * time.Millisecond)
 			select {
 			case p := <-pongs:
 				if p != "client ping" {
 					t.Errorf("client got pong %q, want %q", p, "client ping")
 				}
-			default:
+			case <-time.After(relayWait):
 				t.Error("client got no pong for its ping")
 			}
-			if n := pings.Load(); n < 5 {
-				t.Errorf("client got %d pings in 600ms, want about 12", n)
-			}
+			// Five of the proxy's pings, answered: PingTimeout must not
+			// fire while the client answers.
+			testutil.WaitFor(t, "five pings from the proxy", func() bool { return pings.Load() >= 5 })
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(relayWait))
 			if code, text := wsCloseStatus(<-readErr); code != 1000 {
 				t.Errorf("client: got %d %q, want close 1000 (PingTimeout must not fire)", code, text)
@@ -1228,7 +1230,7 @@ func TestStreamCloseWrite(t *testing.T) {
 	verifyNoStreamLeaks(t)
 	rs := newRawStream(t, streamOptions{})
 	rs.start()
-	rs.upstream.Write(wsframe.AppendControlFrame(nil, wsframe.OpClose, wsframe.AppendClosePayload(nil, wsframe.CloseNormal, "bye"), false, [4]byte{}))
+	rs.upstream.Write(wsframe.AppendCloseFrame(nil, wsframe.CloseNormal, "bye", false, [4]byte{}))
 	rs.upstream.(*net.TCPConn).CloseWrite()
 
 	f := readFrameT(t, rs.client)
@@ -1240,7 +1242,7 @@ func TestStreamCloseWrite(t *testing.T) {
 		t.Fatalf("client read after close: got %d, %v, want EOF", n, err)
 	}
 	// The client's half still works: its reply reaches the upstream.
-	reply := wsframe.AppendControlFrame(nil, wsframe.OpClose, wsframe.AppendClosePayload(nil, wsframe.CloseNormal, ""), true, [4]byte{1, 2, 3, 4})
+	reply := wsframe.AppendCloseFrame(nil, wsframe.CloseNormal, "", true, [4]byte{1, 2, 3, 4})
 	rs.client.Write(reply)
 	got := make([]byte, len(reply))
 	rs.upstream.SetReadDeadline(time.Now().Add(relayWait))
@@ -1289,9 +1291,7 @@ func TestStreamWriteTimeout(t *testing.T) {
 
 	// The upstream sends 64 KiB binary frames, at most 256 MiB, until a
 	// write fails or the test ends; the client never reads.
-	frame := make([]byte, 10+64<<10)
-	frame[0], frame[1] = 0x82, 127
-	binary.BigEndian.PutUint64(frame[2:10], 64<<10)
+	frame := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, payload: make([]byte, 64<<10)})
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
