@@ -19,14 +19,20 @@ import (
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
-// reload validates cfg as config.Load would and reloads e with it.
+// reload validates cfg as config.Load would and reloads e with it, as
+// the server does: Prepare, then Commit.
 func (e *edge) reload(t *testing.T, cfg *config.Config) error {
 	t.Helper()
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	return e.Reload(cfg)
+	pr, err := e.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	pr.Commit()
+	return nil
 }
 
 // pump echoes numbered messages of varied sizes over a WebSocket until
