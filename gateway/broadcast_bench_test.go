@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wssgate/wssgate/internal/wsframe"
 )
 
 // BenchmarkBroadcast measures one SendToAll fanned out to 5,000 and
@@ -81,7 +83,7 @@ func benchBroadcast(b *testing.B, n int, baseline bool) {
 			h.SendToAll(data, nil, nil)
 			return
 		}
-		frame := append(frameHeader(nil, opText, len(data)), data...)
+		frame := append(wsframe.AppendHeader(nil, wsframe.Header{Fin: true, Opcode: wsframe.OpText, Length: uint64(len(data))}), data...)
 		for _, c := range raw {
 			c.Write(frame)
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wssgate/wssgate/internal/wsframe"
 )
 
 // WebSocketHandler returns the http.Handler that upgrades requests to
@@ -170,7 +172,9 @@ func (t *wsTransport) readMessage() ([]byte, error) {
 }
 
 func (t *wsTransport) write(w *bufio.Writer, it item) error {
-	var hdr [14]byte
+	// Control frames are built in w's free space, so that writing them
+	// copies nothing and allocates nothing. Servers do not mask.
+	var frame []byte
 	switch it.kind {
 	case itemData:
 		if _, err := w.Write(it.msg.wsHeader()); err != nil {
@@ -179,23 +183,18 @@ func (t *wsTransport) write(w *bufio.Writer, it item) error {
 		_, err := w.Write(it.msg.data)
 		return err
 	case itemPing:
-		_, err := w.Write(frameHeader(hdr[:0], opPing, 0))
-		return err
+		frame = wsframe.AppendControlFrame(w.AvailableBuffer(), wsframe.OpPing, "", false, [4]byte{})
 	case itemPong:
-		p := it.ctl
-		if len(p) > 125 {
-			p = p[:125]
-		}
-		w.Write(frameHeader(hdr[:0], opPong, len(p)))
-		_, err := w.Write(p)
-		return err
+		frame = wsframe.AppendControlFrame(w.AvailableBuffer(), wsframe.OpPong, it.ctl, false, [4]byte{})
 	case itemClose:
-		p := closePayload(it.disc)
-		w.Write(frameHeader(hdr[:0], opClose, len(p)))
-		_, err := w.Write(p)
-		return err
+		// A disconnect whose code may not be sent (none, 1005, 1006)
+		// gets a close frame without a payload.
+		frame = wsframe.AppendCloseFrame(w.AvailableBuffer(), it.disc.Code, it.disc.Reason, false, [4]byte{})
+	default:
+		return nil
 	}
-	return nil
+	_, err := w.Write(frame)
+	return err
 }
 
 // closed runs once our close frame is out: the reader goes on until the

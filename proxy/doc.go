@@ -16,7 +16,8 @@
 // forwarding headers (X-Real-IP, X-Forwarded-For, -Proto, -Host), which
 // are taken from the client only when it is a trusted proxy.
 //
-// [Proxy.Reload] swaps in a table built from a new configuration without
-// disturbing what runs, and [Proxy.Stats] reports live connection and
-// traffic counts per site, route and upstream, which outlive reloads.
+// [Proxy.Prepare] builds a table from a new configuration and
+// [Prepared.Commit] swaps it in without disturbing what runs, and
+// [Proxy.Stats] reports live connection and traffic counts per site,
+// route and upstream, which outlive reloads.
 package proxy

@@ -63,7 +63,7 @@ func TestGatewayRoute(t *testing.T) {
 	if err != nil || ap.Addr() != netip.MustParseAddr("127.0.0.2") || ap.Port() == 0 {
 		t.Errorf("gateway saw client %q, want 127.0.0.2 with its port", msg)
 	}
-	echo(t, c, []byte("through the edge"))
+	testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("through the edge"))
 
 	// The open gateway connection holds the site's only slot.
 	if _, resp, err := e.dial(t, "/wss", nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
@@ -179,7 +179,7 @@ func TestGatewayHold(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	<-returned // the handler has returned; the connection lives on
-	echo(t, c, []byte("held"))
+	testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("held"))
 	if _, resp, err := e.dial(t, "/wss", nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("second connection: %v, %v; want 503 (the slot is still held)", err, resp)
 	}

@@ -41,16 +41,18 @@ type Options struct {
 // upgrade is done, it runs on two goroutines of its own, so that the HTTP
 // server's per-connection state is freed. A Proxy tracks every stream,
 // because http.Server's Shutdown neither closes nor waits for hijacked
-// connections: call [Proxy.Shutdown] alongside it.
+// connections: call [Proxy.Shutdown] alongside it, or [Proxy.Wait] to
+// let the streams end on their own.
 //
-// [Proxy.Reload] replaces the routing table while requests and streams
-// run on, undisturbed, with the table they started with.
+// [Proxy.Prepare] and [Prepared.Commit] replace the routing table while
+// requests and streams run on, undisturbed, with the table they started
+// with.
 type Proxy struct {
 	log      *slog.Logger
 	access   *slog.Logger
 	now      func() time.Time
 	table    atomic.Pointer[table]
-	reloadMu sync.Mutex   // serializes Reload
+	reloadMu sync.Mutex   // serializes Commit
 	active   atomic.Int64 // requests and streams being handled
 	ledger   ledger       // per-site, route and upstream accounting
 	streams  registry
@@ -90,35 +92,6 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-// Reload replaces the routing table with one built from cfg, which must
-// have passed validation, as for [New]. On error (the same errors New
-// returns: [*RouteError] values joined) the running table is untouched.
-//
-// New requests and upgrades are routed by the new table at once. What
-// already runs keeps the routes and upstreams it started with, and is not
-// disturbed: a WebSocket stream relays on, however long it lasts, even
-// if the reload removed its route. Connection counts carry over for every
-// site, route and upstream that keeps its identity (a site's first host,
-// a route's path within it, an upstream's URL within the route), so
-// max_connections, global and per site, counts the connections admitted
-// before the reload; so do the counters of [Proxy.Stats].
-//
-// Passive upstream health starts afresh: an upstream that max_fails had
-// marked down is tried again at once, as nginx does on reload. The
-// retired table's upstream HTTP connections are closed as they become
-// idle, after the requests in flight on them have finished.
-//
-// Options are not reloadable: the gateway, chat page, loggers and clock
-// stay those given to New.
-func (p *Proxy) Reload(cfg *config.Config) error {
-	pr, err := p.Prepare(cfg)
-	if err != nil {
-		return err
-	}
-	pr.Commit()
-	return nil
-}
-
 // Prepared is a configuration [Proxy.Prepare] has built and checked,
 // not serving yet.
 type Prepared struct {
@@ -126,11 +99,12 @@ type Prepared struct {
 	t *table
 }
 
-// Prepare builds the routing table for cfg and returns it unapplied,
-// with the errors [Proxy.Reload] would return. A caller that applies
-// several parts together (routes and certificates) prepares them all
-// before it commits any: a Prepared that is never committed changes
-// nothing.
+// Prepare builds the routing table for cfg, which must have passed
+// validation, as for [New], and returns it unapplied. On error (the same
+// errors New returns: [*RouteError] values joined) nothing changes. A
+// caller that applies several parts together (routes and certificates)
+// prepares them all before it commits any: a Prepared that is never
+// committed changes nothing.
 func (p *Proxy) Prepare(cfg *config.Config) (*Prepared, error) {
 	t, err := p.build(cfg)
 	if err != nil {
@@ -139,8 +113,25 @@ func (p *Proxy) Prepare(cfg *config.Config) (*Prepared, error) {
 	return &Prepared{p: p, t: t}, nil
 }
 
-// Commit makes the prepared table the one new requests are routed by,
-// as [Proxy.Reload] does. Commit it once.
+// Commit makes the prepared table the one new requests and upgrades are
+// routed by. Commit it once.
+//
+// What already runs keeps the routes and upstreams it started with, and
+// is not disturbed: a WebSocket stream relays on, however long it lasts,
+// even if the new table removed its route. Connection counts carry over
+// for every site, route and upstream that keeps its identity (a site's
+// first host, a route's path within it, an upstream's URL within the
+// route), so max_connections, global and per site, counts the
+// connections admitted before the reload; so do the counters of
+// [Proxy.Stats].
+//
+// Passive upstream health starts afresh: an upstream that max_fails had
+// marked down is tried again at once, as nginx does on reload. The
+// retired table's upstream HTTP connections are closed as they become
+// idle, after the requests in flight on them have finished.
+//
+// Options are not reloadable: the gateway, chat page, loggers and clock
+// stay those given to New.
 func (pr *Prepared) Commit() {
 	p, t := pr.p, pr.t
 	p.reloadMu.Lock()
@@ -346,6 +337,14 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 
 // Streams reports how many WebSocket streams are open.
 func (p *Proxy) Streams() int { return p.streams.len() }
+
+// Wait blocks until no WebSocket stream is open, and returns nil then (at
+// once if none is), or ctx.Err() if ctx ends first. A stream counts as
+// open until its goroutine has closed both connections and written its
+// access line. Wait neither refuses new streams nor closes any: a drain
+// calls it while the streams end on their own, and [Proxy.Shutdown] ends
+// them.
+func (p *Proxy) Wait(ctx context.Context) error { return p.streams.wait(ctx) }
 
 // isUpgrade reports whether r asks to switch to WebSocket.
 func isUpgrade(r *http.Request) bool {

@@ -195,23 +195,8 @@ func openStream(t *testing.T) (*backend, *edge, *websocket.Conn) {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	echo(t, c, []byte("hi"))
+	testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("hi"))
 	return b, e, c
-}
-
-func echo(t *testing.T, c *websocket.Conn, msg []byte) {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	_, got, err := c.ReadMessage()
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	if !bytes.Equal(got, msg) {
-		t.Fatalf("echo of %d bytes came back as %d bytes (different content)", len(msg), len(got))
-	}
 }
 
 func TestWebSocketEcho(t *testing.T) {
@@ -229,9 +214,9 @@ func TestWebSocketEcho(t *testing.T) {
 	if got := resp.Header.Get("Set-Cookie"); got != "sid=1" {
 		t.Errorf("Set-Cookie from upstream = %q, want sid=1", got)
 	}
-	echo(t, c, []byte("hello"))
+	testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("hello"))
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	echo(t, c, big)
+	testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, big)
 
 	r := b.lastRequest()
 	if got, want := r.URL.RequestURI(), "/wss/room?token=xyz"; got != want {
@@ -466,7 +451,7 @@ func TestFailover(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
-		echo(t, c, []byte("after failover"))
+		testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("after failover"))
 		c.Close()
 		resp := e.get(t, "chat.example.com", "/x", nil)
 		if resp.StatusCode != 200 {
@@ -519,7 +504,7 @@ func TestUpstreamDies(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseInternalServerErr) {
 		t.Fatalf("client read after upstream died: %v, want close 1011", err)
 	}
-	testutil.WaitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
+	waitNoStreams(t, e)
 }
 
 // TestClientGone: when the client vanishes, the upstream connection is
@@ -536,7 +521,7 @@ func TestClientGone(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("upstream read after client left: %v, want close 1001", err)
 	}
-	testutil.WaitFor(t, "stream to end", func() bool { return e.Streams() == 0 })
+	waitNoStreams(t, e)
 }
 
 func TestShutdownSendsGoingAway(t *testing.T) {
@@ -548,7 +533,7 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		echo(t, c, []byte("hi"))
+		testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("hi"))
 		clients = append(clients, c)
 	}
 	done := make(chan error, 1)
@@ -644,7 +629,7 @@ func TestNoLeaks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("dial %d: %v", i, err)
 			}
-			echo(t, c, []byte("x"))
+			testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("x"))
 			switch i % 3 {
 			case 0:
 				_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye"), time.Now().Add(time.Second))
@@ -661,7 +646,7 @@ func TestNoLeaks(t *testing.T) {
 				<-b.conns
 			}
 		}
-		testutil.WaitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
+		waitNoStreams(t, e)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = e.Shutdown(ctx)
@@ -939,7 +924,7 @@ func TestManyConcurrentStreams(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	testutil.WaitFor(t, "all streams to end", func() bool { return e.Streams() == 0 })
+	waitNoStreams(t, e)
 }
 
 // TestTLSUpstreams: wss:// and https:// upstreams are verified against
@@ -983,7 +968,7 @@ func TestTLSUpstreams(t *testing.T) {
 				if err != nil {
 					t.Fatalf("dial: %v", err)
 				}
-				echo(t, c, []byte("over tls"))
+				testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("over tls"))
 			} else if err == nil || resp == nil || resp.StatusCode != tt.wantCode {
 				t.Errorf("dial: err %v, resp %v; want %d", err, resp, tt.wantCode)
 			}

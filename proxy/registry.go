@@ -6,13 +6,22 @@ import (
 )
 
 // registry tracks the WebSocket streams being relayed, so that a shutdown
-// can close them: http.Server.Shutdown neither closes nor waits for
-// hijacked connections.
+// can close them and a drain can wait for them: http.Server.Shutdown
+// neither closes nor waits for hijacked connections. The zero value is an
+// empty registry, ready to use.
+//
+// A stream is registered by the goroutine that runs it (see
+// serveWebSocket), which removes it as the very last thing it does: a
+// registry that is empty has no stream goroutine left doing work.
 type registry struct {
 	mu       sync.Mutex
 	streams  map[*stream]struct{}
 	stopping bool
-	empty    chan struct{} // closed when stopping and no stream is left
+	// idle is closed while no stream is open. It is nil until a waiter
+	// asks for it; the first stream to open after it was closed drops it,
+	// and the next waiter makes a new one. So it is nil, or closed exactly
+	// when streams is empty.
+	idle chan struct{}
 }
 
 // add registers s and returns the function that removes it. A stream
@@ -22,6 +31,9 @@ func (g *registry) add(s *stream) (remove func()) {
 	if g.streams == nil {
 		g.streams = map[*stream]struct{}{}
 	}
+	if len(g.streams) == 0 {
+		g.idle = nil // closed, if a waiter made it: no longer true
+	}
 	g.streams[s] = struct{}{}
 	stopping := g.stopping
 	g.mu.Unlock()
@@ -30,15 +42,45 @@ func (g *registry) add(s *stream) (remove func()) {
 	}
 	return func() {
 		g.mu.Lock()
-		delete(g.streams, s)
-		if g.stopping && len(g.streams) == 0 && g.empty != nil {
-			select {
-			case <-g.empty:
-			default:
-				close(g.empty)
-			}
+		defer g.mu.Unlock()
+		if _, ok := g.streams[s]; !ok {
+			return
 		}
-		g.mu.Unlock()
+		delete(g.streams, s)
+		if len(g.streams) == 0 && g.idle != nil {
+			close(g.idle)
+		}
+	}
+}
+
+// idleChan returns a channel that is closed once no stream is open: at
+// once, when none is now.
+func (g *registry) idleChan() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.idle == nil {
+		g.idle = make(chan struct{})
+		if len(g.streams) == 0 {
+			close(g.idle)
+		}
+	}
+	return g.idle
+}
+
+// wait returns nil once no stream is open, or ctx.Err() if ctx ends
+// first. An empty registry wins over a done ctx.
+func (g *registry) wait(ctx context.Context) error {
+	idle := g.idleChan()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+	}
+	select {
+	case <-idle:
+		return nil
+	default:
+		return ctx.Err()
 	}
 }
 
@@ -71,27 +113,21 @@ func (g *registry) snapshot() []*stream {
 // to unwind. It is idempotent.
 func (g *registry) shutdown(ctx context.Context, code uint16, reason string) error {
 	g.mu.Lock()
-	if !g.stopping {
-		g.stopping = true
-		g.empty = make(chan struct{})
-		if len(g.streams) == 0 {
-			close(g.empty)
-		}
-	}
-	empty := g.empty
+	g.stopping = true // streams added from now on go away by themselves
 	g.mu.Unlock()
 
 	for _, s := range g.snapshot() {
 		s.goAway(code, reason)
 	}
-	select {
-	case <-empty:
+	err := g.wait(ctx)
+	if err == nil {
 		return nil
-	case <-ctx.Done():
 	}
 	for _, s := range g.snapshot() {
 		s.abort()
 	}
-	<-empty // abort closes both conns, so every relay returns promptly
-	return ctx.Err()
+	// abort closes both conns, so every relay returns promptly; a stream
+	// added since went away by itself, within its CloseTimeout.
+	<-g.idleChan()
+	return err
 }

@@ -19,14 +19,20 @@ import (
 	"github.com/wssgate/wssgate/internal/testutil"
 )
 
-// reload validates cfg as config.Load would and reloads e with it.
+// reload validates cfg as config.Load would and reloads e with it, as
+// the server does: Prepare, then Commit.
 func (e *edge) reload(t *testing.T, cfg *config.Config) error {
 	t.Helper()
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	return e.Reload(cfg)
+	pr, err := e.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	pr.Commit()
+	return nil
 }
 
 // pump echoes numbered messages of varied sizes over a WebSocket until
@@ -219,7 +225,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 			if err != nil {
 				t.Fatalf("dial %s: %v", tc.path, err)
 			}
-			echo(t, c, []byte("after reload"))
+			testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("after reload"))
 			if r := tc.want.lastRequest(); r == nil || r.URL.Path != tc.path {
 				t.Errorf("dial %s: the expected backend did not see it (last request %v)", tc.path, r)
 			}
@@ -290,7 +296,7 @@ func TestReloadKeepsConnectionCounts(t *testing.T) {
 				t.Fatalf("dial after an old stream ended: %v", err)
 			}
 			for _, c := range held[1:] {
-				echo(t, c, []byte("still here"))
+				testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("still here"))
 			}
 		})
 	}

@@ -22,9 +22,9 @@ const (
 
 // Stats is a snapshot of a Proxy's connections and traffic, from
 // [Proxy.Stats]. Counters count from the Proxy's start and carry over a
-// [Proxy.Reload] for every site, route and upstream that keeps its
-// identity: a site its first host, a route its path within the site, an
-// upstream its URL within the route.
+// reload ([Prepared.Commit]) for every site, route and upstream that
+// keeps its identity: a site its first host, a route its path within the
+// site, an upstream its URL within the route.
 type Stats struct {
 	// Active is the number of requests and WebSocket connections handled
 	// now, across sites: what limits.max_connections bounds.
@@ -146,7 +146,7 @@ func (p *Proxy) Stats() Stats {
 	l := &p.ledger
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t := p.table.Load() // under l.mu: Reload swaps tables under it too
+	t := p.table.Load() // under l.mu: Commit swaps tables under it too
 	l.pruneLocked()
 
 	// What the current table has, and what only older ones had.

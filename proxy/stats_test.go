@@ -34,24 +34,27 @@ func routeStat(st Stats, host, path string) (RouteStats, bool) {
 	return RouteStats{}, false
 }
 
-// waitStats polls e.Stats until check finds nothing wrong, and fails t
-// with what check last said if that does not happen in time. Counters
-// are added to right after the bytes they count went out, so a client
-// may see a reply a moment before Stats does.
+// waitStats waits until check finds nothing wrong with e.Stats, and
+// fails t with what check last said if that does not happen in time.
+// Counters are added to right after the bytes they count went out, so a
+// client may see a reply a moment before Stats does.
 func waitStats(t *testing.T, e *edge, check func(Stats) string) Stats {
 	t.Helper()
-	deadline := time.Now().Add(relayWait)
-	for {
-		st := e.Stats()
-		msg := check(st)
-		if msg == "" {
-			return st
+	var (
+		st  Stats
+		msg string
+	)
+	defer func() {
+		if msg != "" { // WaitFor gave up
+			t.Logf("stats: %s\nlast snapshot: %+v", msg, st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats: %s\nlast snapshot: %+v", msg, st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	}()
+	testutil.WaitFor(t, "the stats", func() bool {
+		st = e.Stats()
+		msg = check(st)
+		return msg == ""
+	})
+	return st
 }
 
 // wantRoute is a check for waitStats: the route's stats with their
@@ -170,7 +173,7 @@ func TestStats(t *testing.T) {
 	for range streams {
 		c := e.dialBig(t, chat, "/wss")
 		for _, n := range sizes {
-			echo(t, c, bytes.Repeat([]byte{'x'}, n))
+			testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, bytes.Repeat([]byte{'x'}, n))
 			in, out = in+wireLen(n, true), out+wireLen(n, false)
 		}
 		conns = append(conns, c)
@@ -240,7 +243,7 @@ func TestStats(t *testing.T) {
 
 	// Over max_connections: one stream holds limited's only slot.
 	lc := e.dialBig(t, limited, "/wss")
-	echo(t, lc, []byte("hold"))
+	testutil.EchoRoundTrip(t, lc, websocket.BinaryMessage, []byte("hold"))
 	if _, resp, err := e.dial(t, "/wss", http.Header{"Host": {limited}}); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("second stream on limited: %v, %v; want 503", err, resp)
 	}
@@ -270,7 +273,7 @@ func TestStats(t *testing.T) {
 	}
 	// gorilla's default 4 KiB write buffer sends this as several frames:
 	// one message.
-	echo(t, oldStream, bytes.Repeat([]byte("old"), 5000))
+	testutil.EchoRoundTrip(t, oldStream, websocket.BinaryMessage, bytes.Repeat([]byte("old"), 5000))
 	waitStats(t, e, func(st Stats) string {
 		if r, _ := routeStat(st, chat, "/old"); r.MessagesIn != 1 || r.MessagesOut != 1 {
 			return fmt.Sprintf("/old: MessagesIn %d, MessagesOut %d after one fragmented message; want 1, 1", r.MessagesIn, r.MessagesOut)
@@ -295,7 +298,7 @@ func TestStats(t *testing.T) {
 		t.Errorf("/wss after the reload: got %+v, want the counters of before: %+v", r, kept)
 	}
 	for _, c := range conns {
-		echo(t, c, []byte("after"))
+		testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("after"))
 	}
 	kept.MessagesIn += streams
 	kept.MessagesOut += streams
@@ -345,7 +348,7 @@ func TestStatsGateway(t *testing.T) {
 	if _, _, err := c.ReadMessage(); err != nil { // the client address
 		t.Fatal(err)
 	}
-	echo(t, c, []byte("hi"))
+	testutil.EchoRoundTrip(t, c, websocket.BinaryMessage, []byte("hi"))
 	if _, resp, err := e.dial(t, "/wss", http.Header{"Origin": {"https://evil.example"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("foreign origin: %v, %v; want 403", err, resp)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wssgate/wssgate/internal/wsframe"
 )
 
 // benchStream starts a stream between loopback connection pairs, with
@@ -87,8 +89,8 @@ func BenchmarkStreamRelay(b *testing.B) {
 				})
 			}
 			payload := make([]byte, 64)
-			request := appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, masked: true, key: [4]byte{1, 2, 3, 4}, payload: payload})
-			reply := appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, payload: payload})
+			request := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, masked: true, key: [4]byte{1, 2, 3, 4}, payload: payload})
+			reply := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, payload: payload})
 			go func() {
 				buf := make([]byte, len(request))
 				for {
@@ -126,7 +128,7 @@ func BenchmarkStreamRelay(b *testing.B) {
 func BenchmarkStreamThroughput(b *testing.B) {
 	p := newTCPPairer(b)
 	_, client, upstream, _ := benchStream(b, p, false, streamOptions{Counters: new(relayCounters)})
-	frame := appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, masked: true, key: [4]byte{1, 2, 3, 4}, payload: make([]byte, 64<<10)})
+	frame := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, masked: true, key: [4]byte{1, 2, 3, 4}, payload: make([]byte, 64<<10)})
 	want := int64(b.N) * int64(len(frame))
 	read := make(chan int64, 1)
 	go func() {
@@ -179,8 +181,8 @@ func BenchmarkStreamIdleMemory(b *testing.B) {
 			})
 			pool := newBufferPool()
 			opts := streamOptions{Buffers: pool, IdleTimeout: time.Minute, PingInterval: 30 * time.Second, PingTimeout: time.Minute, Counters: new(relayCounters)}
-			frame := appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, masked: true, key: [4]byte{1, 2, 3, 4}, payload: make([]byte, 64<<10)})
-			reply := appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, payload: make([]byte, 64<<10)})
+			frame := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, masked: true, key: [4]byte{1, 2, 3, 4}, payload: make([]byte, 64<<10)})
+			reply := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, payload: make([]byte, 64<<10)})
 
 			runtime.GC()
 			var before, after runtime.MemStats

@@ -25,6 +25,9 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/wssgate/wssgate/internal/testutil"
+	"github.com/wssgate/wssgate/internal/wsframe"
 )
 
 // relayWait bounds every wait in these tests.
@@ -541,7 +544,7 @@ func TestStreamBufferedBytes(t *testing.T) {
 			echoWithPing(c)
 		}),
 	})
-	early := appendTestFrame(nil, testFrame{fin: true, opcode: opText, masked: true, key: [4]byte{1, 2, 3, 4}, payload: []byte("early from client")})
+	early := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpText, masked: true, key: [4]byte{1, 2, 3, 4}, payload: []byte("early from client")})
 	c, _ := h.dial(t, &websocket.Dialer{
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
@@ -652,7 +655,7 @@ func TestStreamUpstreamGone(t *testing.T) {
 					}
 					nc := c.NetConn()
 					if tt.midFrame {
-						nc.Write(appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, length: 1000, payload: make([]byte, 10)}))
+						nc.Write(appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, length: 1000, payload: make([]byte, 10)}))
 					}
 					if tt.reset {
 						nc.(*net.TCPConn).SetLinger(0)
@@ -714,10 +717,10 @@ func TestStreamUpstreamGoneWire(t *testing.T) {
 	rs.start()
 	rs.upstream.Close()
 	f := readFrameT(t, rs.client)
-	if f.opcode != opClose || f.masked || closeCode(f.payload) != closeUpstreamGone || string(f.payload[2:]) != "upstream closed" {
+	if f.opcode != wsframe.OpClose || f.masked || wsframe.CloseCode(f.payload) != closeUpstreamGone || string(f.payload[2:]) != "upstream closed" {
 		t.Fatalf("got frame opcode %#x masked %v payload %q, want unmasked close 1011 %q", f.opcode, f.masked, f.payload, "upstream closed")
 	}
-	rs.client.Write(appendControlFrame(nil, opClose, appendClosePayload(nil, closeUpstreamGone, ""), true, [4]byte{7, 7, 7, 7}))
+	rs.client.Write(wsframe.AppendCloseFrame(nil, closeUpstreamGone, "", true, [4]byte{7, 7, 7, 7}))
 	waitConnEOF(t, rs.client)
 	res := rs.result(t)
 	if res.CloseCode != closeUpstreamGone || res.ClosedBy != "upstream" {
@@ -753,7 +756,7 @@ func TestStreamClientGone(t *testing.T) {
 			}
 			nc := c.NetConn()
 			if tt.midFrame {
-				nc.Write(appendTestFrame(nil, testFrame{fin: true, opcode: opBinary, masked: true, length: 1000, payload: make([]byte, 10)}))
+				nc.Write(appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, masked: true, length: 1000, payload: make([]byte, 10)}))
 			}
 			if tt.reset {
 				nc.(*net.TCPConn).SetLinger(0)
@@ -792,17 +795,12 @@ func TestStreamGoAway(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				verifyNoStreamLeaks(t)
 				payload := pseudoRandomBytes(2, 4<<20)
-				writing := make(chan struct{})
 				upErr := make(chan error, 1)
-				h := newRelayHarness(t, harnessConfig{tls: useTLS, upstream: wsUpstream(func(c *websocket.Conn) {
+				ctr := new(relayCounters)
+				h := newRelayHarness(t, harnessConfig{tls: useTLS, opts: streamOptions{Counters: ctr}, upstream: wsUpstream(func(c *websocket.Conn) {
 					var wg sync.WaitGroup
 					if midFrame {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							close(writing)
-							c.WriteMessage(websocket.BinaryMessage, payload)
-						}()
+						wg.Go(func() { c.WriteMessage(websocket.BinaryMessage, payload) })
 					}
 					upErr <- wsReadUntilError(c)
 					wg.Wait()
@@ -810,10 +808,9 @@ func TestStreamGoAway(t *testing.T) {
 				c, _ := h.dial(t, nil)
 				s := h.stream(t)
 				if midFrame {
-					// The client does not read yet: the 4 MiB frame is stuck
-					// part way through the proxy.
-					<-writing
-					time.Sleep(100 * time.Millisecond)
+					// The client does not read yet: once the proxy passed on
+					// part of the 4 MiB frame, it is stuck part way through.
+					testutil.WaitFor(t, "part of the frame relayed", func() bool { return ctr.out.bytes.Load() > 0 })
 				}
 				start := time.Now()
 				s.goAway(1001, "server shutting down")
@@ -847,15 +844,21 @@ func TestStreamGoAway(t *testing.T) {
 func TestStreamAbort(t *testing.T) {
 	verifyNoStreamLeaks(t)
 	payload := make([]byte, 8<<20)
-	h := newRelayHarness(t, harnessConfig{upstream: wsUpstream(func(c *websocket.Conn) {
+	ctr := new(relayCounters)
+	h := newRelayHarness(t, harnessConfig{opts: streamOptions{Counters: ctr}, upstream: wsUpstream(func(c *websocket.Conn) {
 		c.WriteMessage(websocket.BinaryMessage, payload) // blocks: the client never reads
 	})})
 	h.dial(t, nil)
 	s := h.stream(t)
-	time.Sleep(100 * time.Millisecond)
-	// The proxy's close cannot get through: the client's buffers are full.
+	testutil.WaitFor(t, "part of the frame relayed", func() bool { return ctr.out.bytes.Load() > 0 })
+	// The proxy's close gets to the upstream, but not through to the
+	// client: the 8 MiB frame fills the client's buffers.
 	s.goAway(1001, "server shutting down")
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitFor(t, "the close written to the upstream", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.sides[sideUpstream].sent
+	})
 	start := time.Now()
 	s.abort()
 	s.abort()
@@ -871,7 +874,7 @@ func TestStreamAbort(t *testing.T) {
 func TestStreamIdleTimeout(t *testing.T) {
 	tests := []struct {
 		name string
-		busy bool // send a message every 50ms for a second
+		busy bool // exchange messages for three idle timeouts
 	}{
 		{name: "idle"},
 		{name: "busy", busy: true},
@@ -879,9 +882,10 @@ func TestStreamIdleTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			verifyNoStreamLeaks(t)
+			const idle = 250 * time.Millisecond
 			upErr := make(chan error, 1)
 			h := newRelayHarness(t, harnessConfig{
-				opts: streamOptions{IdleTimeout: 250 * time.Millisecond},
+				opts: streamOptions{IdleTimeout: idle},
 				upstream: wsUpstream(func(c *websocket.Conn) {
 					for {
 						mt, m, err := c.ReadMessage()
@@ -895,13 +899,14 @@ func TestStreamIdleTimeout(t *testing.T) {
 			})
 			c, _ := h.dial(t, nil)
 			if tt.busy {
+				// Each message waits for the echo of the one before: the
+				// stream is never quiet for longer than a round trip.
 				c.SetReadDeadline(time.Now().Add(relayWait))
-				for i := range 20 {
+				for i, start := 0, time.Now(); time.Since(start) < 3*idle; i++ {
 					c.WriteMessage(websocket.TextMessage, []byte{byte(i)})
 					if _, _, err := c.ReadMessage(); err != nil {
 						t.Fatalf("message %d: %v", i, err)
 					}
-					time.Sleep(50 * time.Millisecond)
 				}
 				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(relayWait))
 			}
@@ -977,18 +982,17 @@ func TestStreamPing(t *testing.T) {
 
 			c.WriteControl(websocket.PingMessage, []byte("client ping"), time.Now().Add(relayWait))
 			c.WriteControl(websocket.PongMessage, []byte("unsolicited pong"), time.Now().Add(relayWait))
-			time.Sleep(600 * time.Millisecond)
 			select {
 			case p := <-pongs:
 				if p != "client ping" {
 					t.Errorf("client got pong %q, want %q", p, "client ping")
 				}
-			default:
+			case <-time.After(relayWait):
 				t.Error("client got no pong for its ping")
 			}
-			if n := pings.Load(); n < 5 {
-				t.Errorf("client got %d pings in 600ms, want about 12", n)
-			}
+			// Five of the proxy's pings, answered: PingTimeout must not
+			// fire while the client answers.
+			testutil.WaitFor(t, "five pings from the proxy", func() bool { return pings.Load() >= 5 })
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(relayWait))
 			if code, text := wsCloseStatus(<-readErr); code != 1000 {
 				t.Errorf("client: got %d %q, want close 1000 (PingTimeout must not fire)", code, text)
@@ -1111,35 +1115,6 @@ func (p *tcpPairer) pair(t testing.TB) (dialed, accepted net.Conn) {
 	return dialed, accepted
 }
 
-// readFrameT reads one whole frame from c.
-func readFrameT(t testing.TB, c net.Conn) parsedFrame {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(relayWait))
-	var p frameParser
-	var f parsedFrame
-	b := make([]byte, 1)
-	for {
-		if _, err := io.ReadFull(c, b); err != nil {
-			t.Fatalf("read frame: %v", err)
-		}
-		_, ev := p.parse(b)
-		h := p.header()
-		switch ev {
-		case evHeader:
-			f = parsedFrame{fin: h.fin, rsv: h.rsv, opcode: h.opcode, masked: h.masked, key: h.mask, length: h.length}
-		case evPayload:
-			f.payload = append(f.payload, b[0])
-		case evControl:
-			return parsedFrame{fin: h.fin, opcode: h.opcode, masked: h.masked, key: h.mask, length: h.length,
-				payload: append([]byte(nil), p.controlPayload()...), complete: true}
-		}
-		if ev != evMore && p.atBoundary() {
-			f.complete = true
-			return f
-		}
-	}
-}
-
 // randomFrames returns n frames, encoded, as a client (masked) or an
 // upstream would send them: data frames of random sizes, some fragmented,
 // RSV bits set at random, and pings and pongs between them.
@@ -1154,12 +1129,12 @@ func randomFrames(seed uint64, n int, masked bool) (data []byte, messages int64)
 		switch k := r.IntN(10); {
 		case k < 2:
 			f.fin = true
-			f.opcode = opPing + byte(r.IntN(2)) // ping or pong
+			f.opcode = wsframe.OpPing + byte(r.IntN(2)) // ping or pong
 			f.payload = pseudoRandomBytes(r.Uint64(), r.IntN(126))
 		default:
-			f.opcode = opBinary
+			f.opcode = wsframe.OpBinary
 			if inMessage {
-				f.opcode = opContinuation
+				f.opcode = wsframe.OpContinuation
 			} else {
 				f.rsv = byte(r.IntN(2)) << 2 // RSV1, as permessage-deflate sets it
 			}
@@ -1233,7 +1208,7 @@ func TestStreamPassesBytesUnmodified(t *testing.T) {
 	// The client vanishes: the upstream gets a masked 1001.
 	rs.client.Close()
 	f := readFrameT(t, rs.upstream)
-	if f.opcode != opClose || !f.masked || closeCode(f.payload) != closeGoingAway {
+	if f.opcode != wsframe.OpClose || !f.masked || wsframe.CloseCode(f.payload) != wsframe.CloseGoingAway {
 		t.Errorf("upstream got frame opcode %#x masked %v payload %q, want masked close 1001", f.opcode, f.masked, f.payload)
 	}
 	rs.upstream.Close()
@@ -1244,7 +1219,7 @@ func TestStreamPassesBytesUnmodified(t *testing.T) {
 	if res.MessagesFromClient != clientMsgs || res.MessagesToClient != upstreamMsgs {
 		t.Errorf("got %d messages from client and %d to it, want %d and %d", res.MessagesFromClient, res.MessagesToClient, clientMsgs, upstreamMsgs)
 	}
-	if res.CloseCode != closeGoingAway || res.ClosedBy != "client" {
+	if res.CloseCode != wsframe.CloseGoingAway || res.ClosedBy != "client" {
 		t.Errorf("got close %d by %q, want 1001 by client", res.CloseCode, res.ClosedBy)
 	}
 }
@@ -1255,11 +1230,11 @@ func TestStreamCloseWrite(t *testing.T) {
 	verifyNoStreamLeaks(t)
 	rs := newRawStream(t, streamOptions{})
 	rs.start()
-	rs.upstream.Write(appendControlFrame(nil, opClose, appendClosePayload(nil, closeNormal, "bye"), false, [4]byte{}))
+	rs.upstream.Write(wsframe.AppendCloseFrame(nil, wsframe.CloseNormal, "bye", false, [4]byte{}))
 	rs.upstream.(*net.TCPConn).CloseWrite()
 
 	f := readFrameT(t, rs.client)
-	if f.opcode != opClose || closeCode(f.payload) != closeNormal {
+	if f.opcode != wsframe.OpClose || wsframe.CloseCode(f.payload) != wsframe.CloseNormal {
 		t.Fatalf("client got frame opcode %#x payload %q, want close 1000", f.opcode, f.payload)
 	}
 	rs.client.SetReadDeadline(time.Now().Add(relayWait))
@@ -1267,7 +1242,7 @@ func TestStreamCloseWrite(t *testing.T) {
 		t.Fatalf("client read after close: got %d, %v, want EOF", n, err)
 	}
 	// The client's half still works: its reply reaches the upstream.
-	reply := appendControlFrame(nil, opClose, appendClosePayload(nil, closeNormal, ""), true, [4]byte{1, 2, 3, 4})
+	reply := wsframe.AppendCloseFrame(nil, wsframe.CloseNormal, "", true, [4]byte{1, 2, 3, 4})
 	rs.client.Write(reply)
 	got := make([]byte, len(reply))
 	rs.upstream.SetReadDeadline(time.Now().Add(relayWait))
@@ -1295,7 +1270,7 @@ func TestStreamGoAwayBeforeRun(t *testing.T) {
 		masked bool
 	}{{"client", rs.client, false}, {"upstream", rs.upstream, true}} {
 		f := readFrameT(t, c.conn)
-		if f.opcode != opClose || f.masked != c.masked || closeCode(f.payload) != closeGoingAway {
+		if f.opcode != wsframe.OpClose || f.masked != c.masked || wsframe.CloseCode(f.payload) != wsframe.CloseGoingAway {
 			t.Errorf("%s got frame opcode %#x masked %v payload %q, want close 1001 masked %v", c.name, f.opcode, f.masked, f.payload, c.masked)
 		}
 	}
@@ -1316,9 +1291,7 @@ func TestStreamWriteTimeout(t *testing.T) {
 
 	// The upstream sends 64 KiB binary frames, at most 256 MiB, until a
 	// write fails or the test ends; the client never reads.
-	frame := make([]byte, 10+64<<10)
-	frame[0], frame[1] = 0x82, 127
-	binary.BigEndian.PutUint64(frame[2:10], 64<<10)
+	frame := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, payload: make([]byte, 64<<10)})
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -1336,11 +1309,11 @@ func TestStreamWriteTimeout(t *testing.T) {
 	}()
 
 	f := readFrameT(t, rs.upstream)
-	if f.opcode != opClose || !f.masked || closeCode(f.payload) != closeGoingAway {
+	if f.opcode != wsframe.OpClose || !f.masked || wsframe.CloseCode(f.payload) != wsframe.CloseGoingAway {
 		t.Fatalf("upstream got opcode %#x masked %v payload %q, want a masked close 1001", f.opcode, f.masked, f.payload)
 	}
 	res := rs.result(t)
-	if res.ClosedBy != "client" || res.CloseCode != closeGoingAway {
+	if res.ClosedBy != "client" || res.CloseCode != wsframe.CloseGoingAway {
 		t.Errorf("got close %d by %q, want 1001 by client", res.CloseCode, res.ClosedBy)
 	}
 	if res.ToClient == 0 {

@@ -118,9 +118,10 @@ func (p *Proxy) serveWebSocket(w *responseRecorder, r *http.Request, t *table, r
 	remove := p.streams.add(s)
 	detached = true
 	rt.ctr.opened()
+	// The stream's goroutine is owned by the registry: Shutdown and Wait
+	// wait for it to empty, and remove comes last, so that nothing of the
+	// stream outlives them.
 	go func() {
-		// remove comes last: Shutdown waits for the registry to empty, so
-		// nothing of the stream outlives it.
 		defer remove()
 		res := s.run()
 		up.ctr.done(false)

@@ -255,7 +255,7 @@ func acmeSite(hosts ...string) config.Site {
 }
 
 // TestReloadACMERestartRequired: the running ACME client cannot take a
-// new CA or new ACME hosts; Reload says so and changes nothing.
+// new CA or new ACME hosts; Prepare says so and changes nothing.
 func TestReloadACMERestartRequired(t *testing.T) {
 	ca := testutil.NewCA(t, "root")
 	file := fileSite(t, ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"static.test"}}), "static.test")
@@ -281,11 +281,11 @@ func TestReloadACMERestartRequired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := m.Reload(tt.cfg); !errors.Is(err, tt.wantErr) {
-				t.Errorf("Reload: got %v, want %v", err, tt.wantErr)
+			if err := reload(m, tt.cfg); !errors.Is(err, tt.wantErr) {
+				t.Errorf("Prepare: got %v, want %v", err, tt.wantErr)
 			}
 			if got := len(m.Certificates()); got != 2 {
-				t.Errorf("after Reload: %d certificates listed, want 2 (file and acme)", got)
+				t.Errorf("after the reload: %d certificates listed, want 2 (file and acme)", got)
 			}
 		})
 	}

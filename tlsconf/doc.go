@@ -3,7 +3,8 @@
 // are offered, and which certificate each client gets.
 //
 // A [Manager] loads every site's certificate when it is made ([New]) and
-// again on [Manager.Reload]. A site's certificate comes from one of:
+// again for a reload ([Manager.Prepare], then the commit it returns). A
+// site's certificate comes from one of:
 //
 //   - a cert_file/key_file pair: PEM files holding the full chain (leaf
 //     first, then its intermediates) and the matching private key (RSA,
@@ -17,9 +18,9 @@
 //     autocert.
 //
 // [Manager.Run] keeps certificates current while the server runs. It
-// reloads a cert_file/key_file pair when the files change (and
-// [Manager.ReloadCertificates] does on demand, for SIGHUP); a pair that
-// does not load keeps the previous certificate. It obtains ACME
+// reloads a cert_file/key_file pair when the files change (and a reload
+// reads them afresh: wssgate reloads on SIGHUP); a pair that does not
+// load keeps the previous certificate. It obtains ACME
 // certificates: from the cache when there is a usable one, else by an
 // order, which is retried after a failure with a backoff of 2 minutes
 // doubling to an hour. Only the hosts of ACME sites are ever ordered:

@@ -16,7 +16,7 @@ var (
 	// ErrKeyMismatch means the private key is not the key of the first
 	// (leaf) certificate in the certificate file.
 	ErrKeyMismatch = errors.New("private key does not match the certificate")
-	// ErrRestartRequired is returned by [Manager.Reload] for a change that
+	// ErrRestartRequired is returned by [Manager.Prepare] for a change that
 	// running listeners cannot pick up (tls.min_version). Nothing is
 	// reloaded; the change needs new listeners, for example a restart.
 	ErrRestartRequired = errors.New("needs a restart")

@@ -16,8 +16,18 @@ import (
 	"github.com/wssgate/wssgate/tlsconf"
 )
 
-// TestReload proves a Reload reaches every listener made from the
-// Manager, and that a failed Reload, or one that changes min_version,
+// reload applies cfg to m as the server does: Prepare, then commit.
+func reload(m *tlsconf.Manager, cfg *config.Config) error {
+	commit, err := m.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	commit()
+	return nil
+}
+
+// TestReload proves a reload reaches every listener made from the
+// Manager, and that a failed one, or one that changes min_version,
 // leaves the previous certificates in use.
 func TestReload(t *testing.T) {
 	ca := testutil.NewCA(t, "root")
@@ -48,16 +58,16 @@ func TestReload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := m.Reload(tt.cfg)
+			err := reload(m, tt.cfg)
 			switch {
 			case tt.cfg == nil:
 				if err == nil {
-					t.Fatalf("Reload(nil): got nil, want an error")
+					t.Fatalf("Prepare(nil): got nil, want an error")
 				}
 			case tt.wantErr == nil && err != nil:
-				t.Fatalf("Reload: got %v, want nil", err)
+				t.Fatalf("Prepare: got %v, want nil", err)
 			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
-				t.Fatalf("Reload: got %v, want an error wrapping %v", err, tt.wantErr)
+				t.Fatalf("Prepare: got %v, want an error wrapping %v", err, tt.wantErr)
 			}
 			for i, addr := range addrs {
 				st, err := handshake(t, addr, &tls.Config{ServerName: "chat.test", RootCAs: ca.Pool()})
@@ -107,7 +117,7 @@ func TestReloadDuringHandshakes(t *testing.T) {
 			}
 		})
 	}
-	// Reload at least 40 times, and on until both certificates have been
+	// reload at least 40 times, and on until both certificates have been
 	// served a few times, or a deadline passes.
 	deadline := time.Now().Add(handshakeTimeout)
 	for i := 0; ; i++ {
@@ -117,8 +127,8 @@ func TestReloadDuringHandshakes(t *testing.T) {
 		if i >= 40 && enough || time.Now().After(deadline) {
 			break
 		}
-		if err := m.Reload(cfgs[i%2]); err != nil {
-			t.Errorf("Reload %d: %v", i, err)
+		if err := reload(m, cfgs[i%2]); err != nil {
+			t.Errorf("reload %d: %v", i, err)
 			break
 		}
 		time.Sleep(time.Millisecond)

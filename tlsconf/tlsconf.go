@@ -63,7 +63,7 @@ type Manager struct {
 	acme        *acmeIssuer // nil when no site uses ACME
 	running     atomic.Bool
 
-	reload sync.Mutex // serializes Reload; handshakes never take it
+	reload sync.Mutex // serializes Prepare, its commit and the file watcher; handshakes never take it
 	state  atomic.Pointer[table]
 }
 
@@ -135,7 +135,8 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 // ALPN "h2" and "http/1.1" (and "acme-tls/1" when a site uses ACME, for
 // the tls-alpn-01 challenge), and GetCertificate choosing the site by SNI.
 // The caller may adjust the copy it gets, slices included. Every copy
-// reads m's current certificates, so a Reload reaches all listeners.
+// reads m's current certificates, so a reload (see [Manager.Prepare])
+// reaches all listeners.
 func (m *Manager) TLSConfig() *tls.Config {
 	c := m.base.Clone()
 	c.CipherSuites = slices.Clone(c.CipherSuites)
@@ -149,25 +150,15 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	return m.state.Load().lookup(hello.ServerName).src.GetCertificate(hello)
 }
 
-// Reload loads the certificates of cfg and, if every site's loads,
-// switches all handshakes to them. On error nothing changes and the old
+// Prepare loads every certificate of cfg and returns the function that
+// switches all handshakes to them. Until it is called nothing changes, so
+// that a caller can check other parts of a configuration before it
+// applies any. On error (one [*SiteError] per problem, joined) the old
 // certificates stay in use. A changed tls.min_version, tls.acme block or
 // set of ACME hosts cannot reach running listeners and the running ACME
-// client: Reload then returns an error wrapping [ErrRestartRequired] and
-// changes nothing.
-func (m *Manager) Reload(cfg *config.Config) error {
-	commit, err := m.Prepare(cfg)
-	if err != nil {
-		return err
-	}
-	commit()
-	return nil
-}
-
-// Prepare loads every certificate of cfg, with the checks and errors of
-// [Manager.Reload], and returns the function that starts serving them.
-// Until it is called nothing changes, so that a caller can check other
-// parts of a configuration before it applies any.
+// client: Prepare then returns an error wrapping [ErrRestartRequired].
+// Certificate files are read afresh, so preparing and committing the
+// running configuration reloads them.
 func (m *Manager) Prepare(cfg *config.Config) (commit func(), err error) {
 	if cfg == nil {
 		return nil, errors.New("tlsconf: nil config")

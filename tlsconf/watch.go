@@ -15,9 +15,9 @@ import (
 const defaultWatchInterval = 2 * time.Second
 
 // fileCert is the certSource of a cert_file/key_file site. It serves the
-// pair as last loaded successfully; [Manager.ReloadCertificates] and the
-// file watcher of [Manager.Run] replace it when the files change, and a
-// pair that no longer loads leaves the old certificate in place.
+// pair as last loaded successfully; the file watcher of [Manager.Run]
+// replaces it when the files change, and a pair that no longer loads
+// leaves the old certificate in place.
 type fileCert struct {
 	site              int
 	hosts             []string
@@ -66,21 +66,20 @@ func readPair(certFile, keyFile string) fileContents {
 }
 
 // reload loads the files again if their contents changed since they were
-// last loaded. With settle, a change is loaded only once the files have
-// read the same on two consecutive calls (the watcher); without, at once
-// (an explicit reload). It returns whether the certificate changed, and
-// why the new contents cannot be used; the old certificate stays in use
-// then. A failure is reported once per distinct contents.
-func (f *fileCert) reload(settle bool) (changed bool, err error) {
+// last loaded, once the files have read the same on two consecutive
+// calls. It returns whether the certificate changed, and why the new
+// contents cannot be used; the old certificate stays in use then. A
+// failure is reported once per distinct contents.
+func (f *fileCert) reload() (changed bool, err error) {
 	c := readPair(f.certFile, f.keyFile)
 	prev := f.seen
 	f.seen = c.sum
 	switch {
 	case c.sum == f.loaded:
 		return false, nil
-	case settle && c.sum != prev:
+	case c.sum != prev:
 		return false, nil // changed since the last look: wait for it to settle
-	case settle && c.sum == f.failed:
+	case c.sum == f.failed:
 		return false, nil // already reported
 	}
 	cert, errs := parseKeyPair(f.site, f.certFile, c.certPEM, c.certErr, f.keyFile, c.keyPEM, c.keyErr)
@@ -93,34 +92,22 @@ func (f *fileCert) reload(settle bool) (changed bool, err error) {
 	return true, nil
 }
 
-// ReloadCertificates reads every cert_file/key_file pair again and serves
-// the new certificate of each pair that loads; a pair that does not load
-// keeps serving its previous certificate, and the problem is returned
-// (one [*SiteError] each, joined). Open connections are not affected.
-// Internal and ACME certificates are left alone: they renew themselves.
-// wssgate calls it on SIGHUP.
-func (m *Manager) ReloadCertificates() error {
-	m.reload.Lock()
-	defer m.reload.Unlock()
-	return m.reloadFiles(false)
-}
-
-// reloadFiles reloads the file sites of the current table; the caller
-// holds m.reload.
-func (m *Manager) reloadFiles(settle bool) error {
-	var errs []error
+// reloadFiles reloads the file sites of the current table whose files
+// changed, and logs what happened; the caller holds m.reload. A pair
+// that does not load keeps serving its previous certificate. Open
+// connections are not affected.
+func (m *Manager) reloadFiles() {
 	now := m.now()
 	for _, s := range m.state.Load().sites {
 		f, ok := s.src.(*fileCert)
 		if !ok {
 			continue
 		}
-		changed, err := f.reload(settle)
+		changed, err := f.reload()
 		switch {
 		case err != nil:
 			m.log.Error("certificate files changed but cannot be loaded; still serving the previous certificate",
 				"site", s.index, "hosts", s.hosts, "err", err)
-			errs = append(errs, err)
 		case changed:
 			info := newCertInfo(s.index, s.source, f.served()[0])
 			m.log.Info("certificate reloaded", "site", s.index, "hosts", s.hosts, "file", f.certFile,
@@ -128,7 +115,6 @@ func (m *Manager) reloadFiles(settle bool) error {
 			m.warnValidity(info, now)
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // watchFiles checks the certificate files every interval until ctx ends.
@@ -142,7 +128,7 @@ func (m *Manager) watchFiles(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		m.reload.Lock()
-		_ = m.reloadFiles(true) // logged there
+		m.reloadFiles()
 		m.reload.Unlock()
 	}
 }

@@ -23,8 +23,9 @@ func TestFileWatch(t *testing.T) {
 	a := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"chat.test"}})
 	b := ca.Leaf(t, testutil.LeafOptions{Hosts: []string{"chat.test"}, Key: "rsa"})
 	site := fileSite(t, a, "chat.test")
+	cfg := newConfig("1.2", site)
 	log, logs := syncLog()
-	m := newManager(t, newConfig("1.2", site), tlsconf.Options{Logger: log, WatchInterval: 10 * time.Millisecond})
+	m := newManager(t, cfg, tlsconf.Options{Logger: log, WatchInterval: 10 * time.Millisecond})
 	addr := serve(t, m.TLSConfig())
 	run(t, m)
 	trust := &tls.Config{RootCAs: ca.Pool()}
@@ -73,14 +74,15 @@ func TestFileWatch(t *testing.T) {
 		if n := strings.Count(logs(), "cannot be loaded"); n != 1 {
 			t.Errorf("logged the broken file %d times, want once:\n%s", n, logs())
 		}
-		if err := m.ReloadCertificates(); err == nil || !strings.Contains(err.Error(), site.TLS.CertFile) {
-			t.Errorf("ReloadCertificates: got %v, want an error naming %s", err, site.TLS.CertFile)
+		if err := reload(m, cfg); err == nil || !strings.Contains(err.Error(), site.TLS.CertFile) {
+			t.Errorf("reload: got %v, want an error naming %s", err, site.TLS.CertFile)
 		}
+		wantSerial(t, b, 0) // the failed reload changed nothing
 	})
 	t.Run("explicit reload", func(t *testing.T) {
 		write(t, a.CertPEM, a.KeyPEM)
-		if err := m.ReloadCertificates(); err != nil {
-			t.Fatalf("ReloadCertificates: %v", err)
+		if err := reload(m, cfg); err != nil {
+			t.Fatalf("reload: %v", err)
 		}
 		wantSerial(t, a, 0)
 	})
