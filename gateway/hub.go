@@ -47,12 +47,12 @@ type Options struct {
 	// Logger receives connection events at Debug and problems at Info and
 	// above. Nil discards them.
 	Logger *slog.Logger
-	// Hold is called by the WebSocket handler once a request is upgraded,
+	// Detach is called by the WebSocket handler once a request is upgraded,
 	// before the connection is handed to goroutines of its own; the
 	// function it returns, if not nil, is called when the connection has
 	// ended. An edge that counts or logs connections passes its hook here
-	// (cmd/wssgate passes proxy.Hold). Nil means nobody needs to know.
-	Hold func(*http.Request) (done func())
+	// (cmd/wssgate passes proxy.Detach). Nil means nobody needs to know.
+	Detach func(*http.Request) (done func())
 
 	// firstCounter is where client id counters start (tests of the wrap).
 	firstCounter uint32
@@ -97,7 +97,7 @@ type Hub struct {
 	pingEvery   time.Duration
 	pingLimit   int
 	pingData    *message
-	hold        func(*http.Request) func()
+	detach      func(*http.Request) func()
 	epoch       time.Time
 	writers     sync.Pool // *bufio.Writer
 	stats       hubStats
@@ -130,7 +130,7 @@ func New(opts Options) *Hub {
 		maxMessage:  opts.MaxMessageBytes,
 		pingEvery:   opts.PingInterval,
 		pingLimit:   opts.PingNotResponseLimit,
-		hold:        opts.Hold,
+		detach:      opts.Detach,
 		epoch:       time.Now(),
 		clients:     make(map[string]*client),
 		groups:      make(map[string]map[string]*client),
@@ -273,7 +273,7 @@ func (h *Hub) snapshot(buf []*client) []*client {
 // Wait returns nil once the hub has no clients: every connection has
 // ended, its OnClose has returned and its goroutines have returned (the
 // reader is returning; for a WebSocket client it still calls the
-// function [Options.Hold] returned). It returns at once when the hub has
+// function [Options.Detach] returned). It returns at once when the hub has
 // no clients, and ctx.Err() if ctx is done first. Wait does not stop new
 // clients, which it then waits for too: stop the listeners first, or
 // call [Hub.Shutdown]. Don't call it from a Handler method: it waits for

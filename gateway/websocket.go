@@ -20,7 +20,7 @@ import (
 // WebSocket and serves them as clients of h. Once a request is upgraded,
 // ServeHTTP hands the connection to goroutines of its own and returns,
 // which frees the HTTP server's per-connection state and the handler's
-// stack; [Options.Hold] tells an edge when the connection has ended.
+// stack; [Options.Detach] tells an edge when the connection has ended.
 //
 // clientAddr gives the client's address for a request; nil means the
 // request's RemoteAddr. An edge mounting the handler passes the address
@@ -84,8 +84,8 @@ func (wh *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Cookies[ck.Name] = ck.Value
 	}
 	var done func()
-	if wh.hub.hold != nil {
-		done = wh.hub.hold(r)
+	if wh.hub.detach != nil {
+		done = wh.hub.detach(r)
 	}
 	go func() {
 		if done != nil {

@@ -15,7 +15,7 @@ import (
 // serveGateway hands a WebSocket upgrade to the in-process gateway
 // handler, after the checks every upgrade gets at the edge (method,
 // version, key, Origin, shutdown). The gateway may serve the connection
-// on this goroutine until it ends, or take it over with [Hold] and serve
+// on this goroutine until it ends, or take it over with [Detach] and serve
 // it on goroutines of its own (which frees the HTTP server's state for
 // the connection); either way the route's connection slot and the
 // access line cover the connection's whole life. Unless it returns
@@ -36,13 +36,13 @@ func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci
 	}
 	rec.upstream = "gateway"
 	addr := ci.addrPort(r)
-	h := &gatewayHold{rec: rec}
+	h := &detachClaim{rec: rec}
 	h.finish = func() {
 		sl.release()
 		p.logAccess(rec)
 	}
 	ctx := context.WithValue(r.Context(), clientAddrKey{}, addr)
-	ctx = context.WithValue(ctx, holdKey{}, h)
+	ctx = context.WithValue(ctx, detachKey{}, h)
 	w.gateway = rt.ctr
 	p.gateway.ServeHTTP(w, r.WithContext(ctx))
 	if h.taken.Load() {
@@ -56,25 +56,25 @@ func (p *Proxy) serveGateway(w *responseRecorder, r *http.Request, rt *route, ci
 	return nil
 }
 
-// gatewayHold is a gateway connection's claim on its slot and access
-// record, taken by [Hold].
-type gatewayHold struct {
+// detachClaim is a gateway connection's claim on its slot and access
+// record, taken by [Detach].
+type detachClaim struct {
 	rec    *accessRecord
 	taken  atomic.Bool
 	once   sync.Once
 	finish func()
 }
 
-type holdKey struct{}
+type detachKey struct{}
 
-// Hold lets the in-process gateway serve an upgraded connection after
+// Detach lets the in-process gateway serve an upgraded connection after
 // its handler has returned. Called by the handler once the connection is
 // hijacked, it returns the function to call when the connection has
 // ended: the edge then gives back the connection's slot and writes its
 // access line. For a request that did not come through the edge's
 // gateway route it returns nil, and the caller needs to do nothing.
-func Hold(r *http.Request) (done func()) {
-	h, ok := r.Context().Value(holdKey{}).(*gatewayHold)
+func Detach(r *http.Request) (done func()) {
+	h, ok := r.Context().Value(detachKey{}).(*detachClaim)
 	if !ok || !h.taken.CompareAndSwap(false, true) {
 		return nil
 	}

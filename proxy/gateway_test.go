@@ -129,10 +129,10 @@ func TestClientAddrFunc(t *testing.T) {
 	}
 }
 
-// TestGatewayHold: a gateway that takes the connection over with Hold
+// TestGatewayDetach: a gateway that takes the connection over with Detach
 // and returns from its handler keeps the route's slot until the
 // connection ends, and the access line is written then, once, with 101.
-func TestGatewayHold(t *testing.T) {
+func TestGatewayDetach(t *testing.T) {
 	cfg := siteConfig(config.Route{Path: "/wss", Gateway: true})
 	cfg.Sites[0].MaxConnections = 1
 	up := websocket.Upgrader{}
@@ -142,13 +142,13 @@ func TestGatewayHold(t *testing.T) {
 		if err != nil {
 			return
 		}
-		done := Hold(r)
+		done := Detach(r)
 		if done == nil {
-			t.Errorf("Hold returned nil for a request through the gateway route")
+			t.Errorf("Detach returned nil for a request through the gateway route")
 			return
 		}
-		if Hold(r) != nil {
-			t.Errorf("Hold returned a second done function")
+		if Detach(r) != nil {
+			t.Errorf("Detach returned a second done function")
 		}
 		go func() {
 			defer done()
@@ -189,7 +189,7 @@ func TestGatewayHold(t *testing.T) {
 	c.Close()
 	testutil.WaitFor(t, "the slot to be released", func() bool { return e.active.Load() == 0 })
 	testutil.WaitFor(t, "the access line", func() bool { return strings.Count(logs.String(), "status=101") == 1 })
-	if r := httptest.NewRequest("GET", "/", nil); Hold(r) != nil {
-		t.Errorf("Hold outside the gateway route returned a function")
+	if r := httptest.NewRequest("GET", "/", nil); Detach(r) != nil {
+		t.Errorf("Detach outside the gateway route returned a function")
 	}
 }

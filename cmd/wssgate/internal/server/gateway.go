@@ -79,7 +79,7 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 		SendTimeout:          gc.SendTimeout,
 		MaxMessageBytes:      gc.MaxMessageBytes,
 		Logger:               log,
-		Hold:                 proxy.Hold, // edge connections keep their slot and access line
+		Detach:               proxy.Detach, // edge connections keep their slot and access line
 	})
 	if chat != nil {
 		chat.Hub = hub

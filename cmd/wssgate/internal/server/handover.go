@@ -122,23 +122,11 @@ func (s *Server) drain(ctx context.Context) {
 	for _, e := range endpoints {
 		wg.Go(func() { e.stop(dctx) })
 	}
-	wg.Go(func() { waitZero(dctx, s.proxy.Streams) }) // TEMP until proxy.Wait
+	wg.Go(func() { _ = s.proxy.Wait(dctx) })
 	if s.gateway != nil {
 		wg.Go(func() { _ = s.gateway.hub.Wait(dctx) })
 	}
 	wg.Wait()
-}
-
-func waitZero(ctx context.Context, n func() int) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for n() > 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // writePIDFile writes this process's PID to path atomically; "" writes
