@@ -320,41 +320,11 @@ func (in *Inner) Serve(ctx context.Context, ln net.Listener, hub Hub) error {
 		ln.Close()
 		return errors.New("gatewayworker: inner: no hub")
 	}
-	var wg sync.WaitGroup
-	connCtx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
-	}()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
+	var ping func(context.Context)
 	if in.pingEvery > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in.pingWorkers(connCtx)
-		}()
+		ping = in.pingWorkers
 	}
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in.serveConn(connCtx, nc, hub)
-		}()
-	}
+	return serveConns(ctx, ln, func(ctx context.Context, nc net.Conn) { in.serveConn(ctx, nc, hub) }, ping)
 }
 
 func (in *Inner) pingWorkers(ctx context.Context) {

@@ -149,34 +149,7 @@ func (r *Register) broadcastLocked() {
 // fails, then closes ln and every connection it accepted, waits for
 // their goroutines and returns (nil when ctx ended it or ln was closed).
 func (r *Register) Serve(ctx context.Context, ln net.Listener) error {
-	var wg sync.WaitGroup
-	connCtx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
-	}()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.serveConn(connCtx, nc)
-		}()
-	}
+	return serveConns(ctx, ln, r.serveConn, nil)
 }
 
 // serveConn runs one Register connection until it ends or ctx is done.
