@@ -280,14 +280,51 @@ type Gateway struct {
 	// closes it (1009). Default 1048576.
 	MaxMessageBytes int64 `yaml:"max_message_bytes"`
 	// Events picks the business logic: "chat" (the built-in demo chat),
-	// "webhook" (POST each event to Webhook.URL) or "none" (clients are
-	// only pushed to). Default: "webhook" when Webhook.URL is set, else
-	// "chat".
+	// "webhook" (POST each event to Webhook.URL), "gatewayworker" (send
+	// each event to the PHP BusinessWorkers connected to the inner
+	// listener of GatewayWorker) or "none" (clients are only pushed to).
+	// Default: "gatewayworker" when GatewayWorker is set, else "webhook"
+	// when Webhook.URL is set, else "chat".
 	Events string `yaml:"events"`
 	// PushAPI is the HTTP API other applications push through.
 	PushAPI PushAPI `yaml:"push_api"`
 	// Webhook is where business events are POSTed.
 	Webhook Webhook `yaml:"webhook"`
+	// GatewayWorker makes the gateway speak PHP GatewayWorker's own
+	// protocols, in place of its Gateway and Register processes, so that
+	// unchanged BusinessWorkers and GatewayClient work against it. Nil,
+	// the default, turns them off.
+	GatewayWorker *GatewayWorker `yaml:"gatewayworker"`
+}
+
+// GatewayWorker configures the GatewayWorker protocols. The gateway's
+// client ids are then GatewayWorker's: LanIP, the inner port and a
+// connection number.
+type GatewayWorker struct {
+	// RegisterListen is the address of the Register wssgate serves:
+	// BusinessWorkers and GatewayClient ask it for the gateways' inner
+	// addresses (PHP: start_register.php's text://0.0.0.0:1238). Empty
+	// serves none; then RegisterAddress must name one.
+	RegisterListen string `yaml:"register_listen"`
+	// InnerListen is the Gateway's inner address (GatewayProtocol), where
+	// BusinessWorkers and GatewayClient connect (PHP: lanIp and
+	// startPort, one port for wssgate's one process). Required.
+	InnerListen string `yaml:"inner_listen"`
+	// LanIP is the IPv4 address announced to the Register, which
+	// BusinessWorkers and GatewayClient connect to, and which client ids
+	// carry (PHP: lanIp). Default "127.0.0.1".
+	LanIP string `yaml:"lan_ip"`
+	// SecretKey must be the secretKey of the PHP side; "" means none.
+	// At most one of SecretKey, SecretKeyFile and SecretKeyEnv.
+	SecretKey string `yaml:"secret_key"`
+	// SecretKeyFile is a file holding the key (surrounding space trimmed).
+	SecretKeyFile string `yaml:"secret_key_file"`
+	// SecretKeyEnv names an environment variable holding the key.
+	SecretKeyEnv string `yaml:"secret_key_env"`
+	// RegisterAddress registers this gateway with an existing Register
+	// (a PHP one, during a migration) instead of, or besides, the one
+	// RegisterListen serves. Empty registers only with wssgate's own.
+	RegisterAddress string `yaml:"register_address"`
 }
 
 // PushAPI configures the push API listener. It runs when the gateway is

@@ -130,7 +130,19 @@ func TestParseErrors(t *testing.T) {
 		{"gateway with headers", site + "      - path: /wss\n        gateway: true\n        headers: {X-A: b}\n",
 			[]string{`bad.yaml:7: sites[0].routes[0].headers: applies to upstreams, not to gateway: true`}},
 		{"gateway events", "gateway:\n  events: chatty\n" + site + "      - {path: /, root: .}\n",
-			[]string{`bad.yaml:2: gateway.events: want chat, webhook or none, got "chatty"`}},
+			[]string{`bad.yaml:2: gateway.events: want chat, webhook, gatewayworker or none, got "chatty"`}},
+		{"gatewayworker events without the block", "gateway:\n  events: gatewayworker\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.events: gatewayworker needs the gateway.gatewayworker block`}},
+		{"gatewayworker without inner_listen", "gateway:\n  gatewayworker:\n    register_listen: \"127.0.0.1:1238\"\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.gatewayworker.inner_listen: required: the address BusinessWorkers and GatewayClient connect to`}},
+		{"gatewayworker without a register", "gateway:\n  gatewayworker:\n    inner_listen: \"127.0.0.1:2900\"\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.gatewayworker: set register_listen (serve a Register) or register_address (use one), or both`}},
+		{"gatewayworker lan_ip not IPv4", "gateway:\n  gatewayworker:\n    inner_listen: \"127.0.0.1:2900\"\n    register_listen: \"127.0.0.1:1238\"\n    lan_ip: \"::1\"\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:5: gateway.gatewayworker.lan_ip: want an IPv4 address such as 10.0.0.5, got "::1"`}},
+		{"gatewayworker with node", "gateway:\n  node: \"10.0.0.5:2900\"\n  gatewayworker:\n    inner_listen: \"127.0.0.1:2900\"\n    register_listen: \"127.0.0.1:1238\"\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.node: client ids carry gateway.gatewayworker's lan_ip and inner port; leave gateway.node out`}},
+		{"gatewayworker with two secrets", "gateway:\n  gatewayworker:\n    inner_listen: \"127.0.0.1:2900\"\n    register_listen: \"127.0.0.1:1238\"\n    secret_key: a\n    secret_key_env: B\n" + site + "      - {path: /, root: .}\n",
+			[]string{`bad.yaml:2: gateway.gatewayworker: give only one of secret_key, secret_key_file or secret_key_env`}},
 		{"webhook events without url", "gateway:\n  events: webhook\n" + site + "      - {path: /, root: .}\n",
 			[]string{`bad.yaml:2: gateway.events: webhook needs gateway.webhook.url`}},
 		{"webhook without secret", "gateway:\n  webhook:\n    url: http://127.0.0.1:8000/events\n" + site + "      - {path: /, root: .}\n",
@@ -365,5 +377,45 @@ func TestGatewayNode(t *testing.T) {
 	cfg.Gateway.Node = "nonsense"
 	if _, err := cfg.GatewayNode(); err == nil || !strings.Contains(err.Error(), "gateway.node: ") {
 		t.Errorf("a bad node: got %v, want an error naming gateway.node", err)
+	}
+}
+
+func TestGatewayWorkerSettings(t *testing.T) {
+	cfg, err := Parse("gw.yaml", []byte(`gateway:
+  gatewayworker:
+    register_listen: "127.0.0.1:1238"
+    inner_listen: "0.0.0.0:2900"
+    lan_ip: "10.0.0.5"
+    secret_key_env: WSSGATE_TEST_GW_SECRET
+sites:
+  - hosts: [a.example]
+    tls: { internal: true }
+    routes: [{ path: /wss, gateway: true }]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Gateway.EventsMode(); got != "gatewayworker" {
+		t.Errorf("EventsMode: got %q, want gatewayworker", got)
+	}
+	if node, err := cfg.GatewayNode(); err != nil || node.String() != "10.0.0.5:2900" {
+		t.Errorf("GatewayNode: got %v, %v; want 10.0.0.5:2900 (lan_ip and the inner port)", node, err)
+	}
+	if _, err := cfg.GatewayWorkerSecret(); err == nil || !strings.Contains(err.Error(), "gw.yaml:6: gateway.gatewayworker.secret_key_env: environment variable WSSGATE_TEST_GW_SECRET is not set") {
+		t.Errorf("secret from an unset variable: got %v", err)
+	}
+	if err := cfg.CheckSecrets(); err == nil {
+		t.Error("CheckSecrets passed an unset secret_key_env")
+	}
+	t.Setenv("WSSGATE_TEST_GW_SECRET", " s3cret\n")
+	if got, err := cfg.GatewayWorkerSecret(); err != nil || got != "s3cret" {
+		t.Errorf("secret: got %q, %v; want s3cret", got, err)
+	}
+	old := *cfg
+	gw := *cfg.Gateway.GatewayWorker
+	gw.LanIP = "10.0.0.6"
+	cfg.Gateway.GatewayWorker = &gw
+	if err := RestartRequired(&old, cfg); err == nil || !strings.Contains(err.Error(), "gateway.gatewayworker") {
+		t.Errorf("a new lan_ip: RestartRequired gave %v, want a problem at gateway.gatewayworker", err)
 	}
 }

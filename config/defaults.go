@@ -4,7 +4,9 @@ package config
 // configuration: Default, SetDefaults and the accessors run reads.
 
 import (
+	"net"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -141,6 +143,8 @@ func (g Gateway) EventsMode() string {
 	switch {
 	case g.Events != "":
 		return g.Events
+	case g.GatewayWorker != nil:
+		return "gatewayworker"
 	case g.Webhook.URL != "":
 		return "webhook"
 	default:
@@ -159,7 +163,7 @@ func (w Webhook) RetryCount() int {
 // UsesGateway reports whether anything reaches the gateway: a route with
 // gateway: true, or one of its own listeners.
 func (c *Config) UsesGateway() bool {
-	if c.Gateway.TextListen != "" || c.Gateway.WebSocketListen != "" {
+	if c.Gateway.TextListen != "" || c.Gateway.WebSocketListen != "" || c.Gateway.GatewayWorker != nil {
 		return true
 	}
 	for _, s := range c.Sites {
@@ -180,11 +184,16 @@ func (r Route) IsWebSocketOnly() bool {
 // AccessEnabled reports whether access lines are logged (default true).
 func (l Log) AccessEnabled() bool { return l.Access == nil || *l.Access }
 
-// GatewayNode is the address client ids carry: gateway.node, else the
-// push API's address when it is IPv4, else 127.0.0.1:0. The error, for
-// a gateway.node that does not parse, is positioned.
+// GatewayNode is the address client ids carry: with gatewayworker set,
+// its lan_ip and the port of inner_listen (GatewayClient routes by it);
+// else gateway.node, else the push API's address when it is IPv4, else
+// 127.0.0.1:0. The error, for an address that does not parse, is
+// positioned.
 func (c *Config) GatewayNode() (netip.AddrPort, error) {
 	g := c.Gateway
+	if gw := g.GatewayWorker; gw != nil {
+		return gw.InnerAddress(c)
+	}
 	if g.Node != "" {
 		ap, err := netip.ParseAddrPort(g.Node)
 		if err != nil {
@@ -196,4 +205,28 @@ func (c *Config) GatewayNode() (netip.AddrPort, error) {
 		return ap, nil
 	}
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), nil
+}
+
+// InnerAddress is the inner address announced to the Register and
+// written into client ids: LanIP (default 127.0.0.1) and the port of
+// InnerListen. A port of 0 (any free port, in tests) stays 0 here; the
+// server puts the bound port in.
+func (gw *GatewayWorker) InnerAddress(c *Config) (netip.AddrPort, error) {
+	ip := gw.LanIP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || !addr.Unmap().Is4() {
+		return netip.AddrPort{}, c.Errorf("gateway.gatewayworker.lan_ip", "want an IPv4 address, got %q", gw.LanIP)
+	}
+	_, port, err := net.SplitHostPort(gw.InnerListen)
+	if err != nil {
+		return netip.AddrPort{}, c.Errorf("gateway.gatewayworker.inner_listen", "%v", err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, c.Errorf("gateway.gatewayworker.inner_listen", "bad port %q", port)
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(n)), nil
 }

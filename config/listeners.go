@@ -11,13 +11,15 @@ const (
 	ListenerGatewayText      Listener = "gateway_text"      // gateway.text_listen
 	ListenerGatewayWebSocket Listener = "gateway_websocket" // gateway.websocket_listen
 	ListenerPushAPI          Listener = "push_api"          // gateway.push_api.listen
+	ListenerGWRegister       Listener = "gw_register"       // gateway.gatewayworker.register_listen
+	ListenerGWInner          Listener = "gw_inner"          // gateway.gatewayworker.inner_listen
 	ListenerAdmin            Listener = "admin"             // admin.listen
 )
 
 // Listeners returns every listener name, in the order status lists them.
 func Listeners() []Listener {
 	return []Listener{ListenerHTTPS, ListenerHTTP, ListenerGatewayText,
-		ListenerGatewayWebSocket, ListenerPushAPI, ListenerAdmin}
+		ListenerGatewayWebSocket, ListenerPushAPI, ListenerGWRegister, ListenerGWInner, ListenerAdmin}
 }
 
 // Key is the configuration key of the listener's address, such as
@@ -34,6 +36,10 @@ func (l Listener) Key() string {
 		return "gateway.websocket_listen"
 	case ListenerPushAPI:
 		return "gateway.push_api.listen"
+	case ListenerGWRegister:
+		return "gateway.gatewayworker.register_listen"
+	case ListenerGWInner:
+		return "gateway.gatewayworker.inner_listen"
 	}
 	return string(l)
 }

@@ -57,6 +57,20 @@ func (c *Config) webhookSecret() secret {
 	return secret{"gateway.webhook.secret_file", "gateway.webhook.secret_env", w.Secret, w.SecretFile, w.SecretEnv}
 }
 
+func (c *Config) gatewayWorkerSecret() secret {
+	gw := c.Gateway.GatewayWorker
+	if gw == nil {
+		return secret{}
+	}
+	return secret{"gateway.gatewayworker.secret_key_file", "gateway.gatewayworker.secret_key_env", gw.SecretKey, gw.SecretKeyFile, gw.SecretKeyEnv}
+}
+
+// GatewayWorkerSecret returns the secret key of the GatewayWorker
+// protocols, read as [Config.AdminToken] reads the admin token, from
+// gateway.gatewayworker.secret_key, secret_key_file or secret_key_env;
+// "" when none is set or the block is absent.
+func (c *Config) GatewayWorkerSecret() (string, error) { return c.gatewayWorkerSecret().read(c) }
+
 // AdminToken returns the admin token: admin.token as it is, or the
 // content of admin.token_file or the value of the variable admin.token_env
 // names, surrounding space trimmed. It returns "" when none is set (the
@@ -99,6 +113,7 @@ func (c *Config) CheckSecrets() error {
 		if c.Gateway.EventsMode() == "webhook" {
 			check(c.webhookSecret())
 		}
+		check(c.gatewayWorkerSecret())
 	}
 	check(c.adminSecret())
 	return errors.Join(errs...)

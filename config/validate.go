@@ -122,12 +122,16 @@ func (g *Gateway) validate(p *problems) {
 	})
 	switch g.Events {
 	case "", "chat", "none":
+	case "gatewayworker":
+		if g.GatewayWorker == nil {
+			p.add("gateway.events", "gatewayworker needs the gateway.gatewayworker block")
+		}
 	case "webhook":
 		if g.Webhook.URL == "" {
 			p.add("gateway.events", "webhook needs gateway.webhook.url")
 		}
 	default:
-		p.add("gateway.events", "want chat, webhook or none, got %q", g.Events)
+		p.add("gateway.events", "want chat, webhook, gatewayworker or none, got %q", g.Events)
 	}
 	checkSecret(p, "gateway.push_api", g.PushAPI.Secret, g.PushAPI.SecretFile, g.PushAPI.SecretEnv, false)
 	w := g.Webhook
@@ -140,6 +144,40 @@ func (g *Gateway) validate(p *problems) {
 	}
 	if w.Retries != nil && (*w.Retries < 0 || *w.Retries > 10) {
 		p.add("gateway.webhook.retries", "want 0 to 10, got %d", *w.Retries)
+	}
+	if gw := g.GatewayWorker; gw != nil {
+		gw.validate(p, g)
+	}
+}
+
+func (gw *GatewayWorker) validate(p *problems, g *Gateway) {
+	const key = "gateway.gatewayworker"
+	checkAddr(p, key+".register_listen", gw.RegisterListen, true)
+	checkAddr(p, key+".register_address", gw.RegisterAddress, true)
+	if gw.InnerListen == "" {
+		p.add(key+".inner_listen", "required: the address BusinessWorkers and GatewayClient connect to")
+	} else {
+		checkAddr(p, key+".inner_listen", gw.InnerListen, false)
+	}
+	if gw.RegisterListen == "" && gw.RegisterAddress == "" {
+		p.add(key, "set register_listen (serve a Register) or register_address (use one), or both")
+	}
+	if gw.LanIP != "" {
+		if a, err := netip.ParseAddr(gw.LanIP); err != nil || !a.Unmap().Is4() {
+			p.add(key+".lan_ip", "want an IPv4 address such as 10.0.0.5, got %q", gw.LanIP)
+		}
+	}
+	if g.Node != "" {
+		p.add("gateway.node", "client ids carry gateway.gatewayworker's lan_ip and inner port; leave gateway.node out")
+	}
+	n := 0
+	for _, v := range []string{gw.SecretKey, gw.SecretKeyFile, gw.SecretKeyEnv} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		p.add(key, "give only one of secret_key, secret_key_file or secret_key_env")
 	}
 }
 
