@@ -33,6 +33,7 @@ type descs struct {
 
 	gatewayClients, gatewayUIDs, gatewayGroups, gatewayConnsTotal, gatewayMessages,
 	gatewaySendFail, gatewayHeartbeatClosed, gatewayPushCalls, gatewayPushFailed *prometheus.Desc
+	gwWorkers, gwEvents, gwCommands, gwBadPackets *prometheus.Desc
 }
 
 // NewCollector returns a Prometheus collector that calls snapshot once
@@ -121,6 +122,11 @@ func NewCollector(snapshot func() Snapshot) prometheus.Collector {
 		gatewayHeartbeatClosed: desc("gateway_heartbeat_closed_total", "Gateway clients closed for silence."),
 		gatewayPushCalls:       desc("gateway_push_calls_total", "Push API calls, each call of a batch counted."),
 		gatewayPushFailed:      desc("gateway_push_failed_total", "Push API calls answered with an error."),
+
+		gwWorkers:    desc("gatewayworker_workers", "BusinessWorker connections to the inner listener now."),
+		gwEvents:     desc("gatewayworker_events_total", "Client events sent to BusinessWorkers (sent) or dropped for want of one (dropped).", "result"),
+		gwCommands:   desc("gatewayworker_commands_total", "Commands run for BusinessWorkers and GatewayClient."),
+		gwBadPackets: desc("gatewayworker_bad_packets_total", "Inner connections closed for a malformed packet."),
 	}}
 }
 
@@ -135,6 +141,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.d.gatewayClients, c.d.gatewayUIDs, c.d.gatewayGroups, c.d.gatewayConnsTotal,
 		c.d.gatewayMessages, c.d.gatewaySendFail, c.d.gatewayHeartbeatClosed,
 		c.d.gatewayPushCalls, c.d.gatewayPushFailed,
+		c.d.gwWorkers, c.d.gwEvents, c.d.gwCommands, c.d.gwBadPackets,
 	} {
 		ch <- d
 	}
@@ -194,6 +201,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.gatewayHeartbeatClosed, g.HeartbeatClosed)
 		counter(d.gatewayPushCalls, g.PushCalls)
 		counter(d.gatewayPushFailed, g.PushFailed)
+		if w := g.GatewayWorker; w != nil {
+			gauge(d.gwWorkers, float64(w.Workers))
+			counter(d.gwEvents, w.EventsSent, "sent")
+			counter(d.gwEvents, w.EventsDropped, "dropped")
+			counter(d.gwCommands, w.Commands)
+			counter(d.gwBadPackets, w.BadPackets)
+		}
 	}
 }
 

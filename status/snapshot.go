@@ -180,6 +180,22 @@ type Gateway struct {
 	PushFailed       int64 `json:"push_failed"`       // push API calls answered with an error
 
 	QPS float64 `json:"qps"` // (messages in + messages out + push calls) per second
+
+	// GatewayWorker is the state of the GatewayWorker protocols; nil
+	// when gateway.gatewayworker is off.
+	GatewayWorker *GatewayWorker `json:"gatewayworker,omitempty"`
+}
+
+// GatewayWorker is what the GatewayWorker protocols are doing: the
+// BusinessWorkers connected to the inner listener and the events and
+// commands that passed.
+type GatewayWorker struct {
+	InnerAddr     string `json:"inner_addr"`     // the inner address announced and in client ids
+	Workers       int    `json:"workers"`        // BusinessWorker connections now
+	EventsSent    int64  `json:"events_sent"`    // events queued to a BusinessWorker
+	EventsDropped int64  `json:"events_dropped"` // events dropped: no BusinessWorker, or its buffer full
+	Commands      int64  `json:"commands"`       // commands run for BusinessWorkers and GatewayClient
+	BadPackets    int64  `json:"bad_packets"`    // inner connections closed for a malformed packet
 }
 
 // Duration is a time.Duration that is written in JSON as Go writes a

@@ -12,11 +12,12 @@ import (
 
 // Section titles of the table WriteTable prints.
 const (
-	TitleGlobal    = "WSSGATE STATUS"
-	TitleListeners = "LISTENERS"
-	TitleRoutes    = "ROUTES"
-	TitleUpstreams = "UPSTREAMS"
-	TitleGateway   = "GATEWAY"
+	TitleGlobal        = "WSSGATE STATUS"
+	TitleListeners     = "LISTENERS"
+	TitleRoutes        = "ROUTES"
+	TitleUpstreams     = "UPSTREAMS"
+	TitleGateway       = "GATEWAY"
+	TitleGatewayWorker = "GATEWAYWORKER"
 )
 
 // titleWidth is the width of a section's title line.
@@ -119,6 +120,12 @@ func WriteTable(w io.Writer, s Snapshot) error {
 			intCell(g.ConnectionsTotal), intCell(g.MessagesIn), intCell(g.MessagesOut),
 			intCell(g.SendFail), intCell(g.HeartbeatClosed), intCell(g.PushCalls),
 			intCell(g.PushFailed), qps(g.QPS))
+		if w := g.GatewayWorker; w != nil {
+			section(TitleGatewayWorker)
+			row("inner", "workers", "events_sent", "events_dropped", "commands", "bad_packets")
+			row(cell(w.InnerAddr), intCell(int64(w.Workers)), intCell(w.EventsSent), intCell(w.EventsDropped),
+				intCell(w.Commands), intCell(w.BadPackets))
+		}
 	}
 	if err := tw.Flush(); err != nil && ew.err == nil {
 		return fmt.Errorf("status: write table: %w", err)

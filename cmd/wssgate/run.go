@@ -147,6 +147,12 @@ func announce(w io.Writer, srv *server.Server) {
 	if a := srv.Addr(config.ListenerGatewayWebSocket); a != "" {
 		fmt.Fprintf(w, "  gateway WebSocket on ws://%s\n", a)
 	}
+	if a := srv.Addr(config.ListenerGWRegister); a != "" {
+		fmt.Fprintf(w, "  GatewayWorker Register on %s (BusinessWorker and GatewayClient: registerAddress = '%s')\n", a, a)
+	}
+	if a := srv.Addr(config.ListenerGWInner); a != "" {
+		fmt.Fprintf(w, "  GatewayWorker inner port on %s\n", a)
+	}
 	if a := srv.Addr(config.ListenerPushAPI); a != "" {
 		fmt.Fprintf(w, "  push API on http://%s/api/<method> (Authorization: Bearer <secret>)\n", a)
 	}

@@ -77,7 +77,7 @@ type InnerStats struct {
 	Workers       int   // BusinessWorker connections now
 	EventsSent    int64 // events queued to a BusinessWorker
 	EventsDropped int64 // events dropped: no BusinessWorker, or its buffer full
-	Commands      int64 // commands executed
+	Commands      int64 // commands executed, authentication not counted
 	BadPackets    int64 // inner connections closed for a malformed packet
 }
 
@@ -446,7 +446,9 @@ func (c *innerConn) handle(p *Packet) error {
 	if !c.authorized && p.Cmd != CmdWorkerConnect && p.Cmd != CmdGatewayClientConnect {
 		return fmt.Errorf("%w: %v before authenticating", ErrUnauthorized, p.Cmd)
 	}
-	in.commands.Add(1)
+	if p.Cmd != CmdWorkerConnect && p.Cmd != CmdGatewayClientConnect {
+		in.commands.Add(1) // authentication is not a command run
+	}
 	id := in.clientID(p.ConnectionID)
 	switch p.Cmd {
 	case CmdWorkerConnect, CmdGatewayClientConnect:

@@ -86,6 +86,9 @@ func (s *Server) endpointSpecs(cfg *config.Config) ([]endpointSpec, error) {
 			return nil, err
 		}
 		specs = append(specs, gws...)
+		if g.gw != nil {
+			specs = append(specs, g.gw.specs(cfg, g.hub)...)
+		}
 	}
 	return specs, nil
 }

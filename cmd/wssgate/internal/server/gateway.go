@@ -25,18 +25,21 @@ type gatewayServer struct {
 	handler http.Handler     // WebSocket upgrades from the edge
 	hook    *webhook.Handler // nil unless events is webhook
 	node    netip.AddrPort   // written into client ids
+	gw      *gatewayWorker   // nil unless gateway.gatewayworker is set
 
 	mu   sync.Mutex
 	apis []*pushapi.Server // every push API server so far, for the call counts
 }
 
-// newGateway builds the hub.
-func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err error) {
+// newGateway builds the hub, whose client ids carry node.
+func newGateway(cfg *config.Config, node netip.AddrPort, log *slog.Logger) (g *gatewayServer, err error) {
 	gc := cfg.Gateway
 	interval, limit, data := gc.PingSettings()
-	node, err := cfg.GatewayNode()
-	if err != nil {
-		return nil, err
+	var gw *gatewayWorker
+	if gc.GatewayWorker != nil {
+		if gw, err = newGatewayWorker(cfg, node, log); err != nil {
+			return nil, err
+		}
 	}
 	var handler gateway.Handler
 	var chat *gateway.Chat
@@ -47,6 +50,8 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 		handler = chat
 	case "none":
 		handler = gateway.NopHandler{}
+	case "gatewayworker":
+		handler = gw.inner
 	case "webhook":
 		w := gc.Webhook
 		secret, err := cfg.WebhookSecret()
@@ -89,7 +94,7 @@ func newGateway(cfg *config.Config, log *slog.Logger) (g *gatewayServer, err err
 	}
 	// The edge tells the hub each client's address; trusted only matters
 	// for the standalone listener, whose front has its own handler.
-	return &gatewayServer{hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(nil)), hook: hook, node: node}, nil
+	return &gatewayServer{hub: hub, handler: hub.WebSocketHandler(proxy.ClientAddrFunc(nil)), hook: hook, node: node, gw: gw}, nil
 }
 
 // addAPI records a push API server, whose calls count in stats.
@@ -114,8 +119,16 @@ func (g *gatewayServer) apiStats() pushapi.Stats {
 	return sum
 }
 
-// run keeps the heartbeats and the send watchdog going until ctx is done.
-func (g *gatewayServer) run(ctx context.Context) { g.hub.Run(ctx) }
+// run keeps the heartbeats and the send watchdog going, and the
+// registration with an external Register, until ctx is done.
+func (g *gatewayServer) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	if g.gw != nil {
+		wg.Go(func() { g.gw.run(ctx) })
+	}
+	g.hub.Run(ctx)
+	wg.Wait()
+}
 
 // shutdown sends every client close 1001, waiting for them until ctx is
 // done. Their close events still go to the webhook until then;

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,7 @@ type Server struct {
 // New builds TLS, the proxy and the gateway from cfg and opens the
 // listeners. Any failure is returned as the problems found, each naming
 // file, line and key where it can.
-func New(cfg *config.Config, opts Options) (*Server, error) {
+func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -128,9 +129,18 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		src = opts.Handover
 	}
 	s.sockets = listeners.NewSet(src, opts.Activated, s.socketFailed)
+	defer func() {
+		if err != nil {
+			s.sockets.CloseAll()
+		}
+	}()
 	popts := proxy.Options{Logger: log, AccessLog: opts.AccessLog, ChatPage: chatpage.Handler()}
 	if cfg.UsesGateway() {
-		if s.gateway, err = newGateway(cfg, log); err != nil {
+		node, err := s.gatewayNode(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if s.gateway, err = newGateway(cfg, node, log); err != nil {
 			return nil, err
 		}
 		popts.Gateway = s.gateway.handler
@@ -142,8 +152,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.openSockets(cfg, specs); err != nil {
-		s.sockets.CloseAll()
+	if _, err = s.openSockets(cfg, specs); err != nil {
 		return nil, err
 	}
 	for _, sp := range specs {
@@ -151,6 +160,22 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.cfg.Store(cfg)
 	return s, nil
+}
+
+// gatewayNode is the address the gateway's client ids carry. With
+// gateway.gatewayworker it is the inner address, whose socket is opened
+// here when its port is 0, to learn the port.
+func (s *Server) gatewayNode(cfg *config.Config) (netip.AddrPort, error) {
+	if cfg.Gateway.GatewayWorker == nil {
+		return cfg.GatewayNode()
+	}
+	return innerAddress(cfg, func(name config.Listener, addr string) (net.Addr, error) {
+		sock, _, err := s.sockets.Open(string(name), addr)
+		if err != nil {
+			return nil, err
+		}
+		return sock.Addr(), nil
+	})
 }
 
 // Config returns the configuration being served: the last one a reload

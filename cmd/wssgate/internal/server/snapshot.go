@@ -57,6 +57,9 @@ func (s *Server) Snapshot() status.Snapshot {
 		snap.Gateway = &status.Gateway{Node: g.node.String(), Clients: hs.Clients, UIDs: hs.UIDs, Groups: hs.Groups,
 			ConnectionsTotal: hs.ConnectionsTotal, MessagesIn: hs.MessagesIn, MessagesOut: hs.MessagesOut,
 			SendFail: hs.SendFail, HeartbeatClosed: hs.HeartbeatClosed, PushCalls: api.Calls, PushFailed: api.Failed}
+		if g.gw != nil {
+			snap.Gateway.GatewayWorker = g.gw.status()
+		}
 	}
 	return snap
 }
