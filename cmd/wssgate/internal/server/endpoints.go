@@ -178,13 +178,9 @@ func httpEndpoint(srv *http.Server, serve func(net.Listener) error) *endpoint {
 // ctxEndpoint is an endpoint whose serve returns once cancel is called.
 func ctxEndpoint(cancel context.CancelFunc, serve func(net.Listener) error) *endpoint {
 	e := &endpoint{serve: serve}
-	e.halt = func(ctx context.Context) {
+	e.halt = func(context.Context) {
 		cancel()
 		e.ln.Close()
-		select {
-		case <-e.done:
-		case <-ctx.Done():
-		}
 	}
 	return e
 }
@@ -227,10 +223,15 @@ func (s *Server) startEndpoint(sp endpointSpec) *endpoint {
 	return e
 }
 
-// stop stops e accepting and waits for its requests until ctx ends.
+// stop stops e accepting and waits for its requests, and for its serve
+// goroutine to return, until ctx ends.
 func (e *endpoint) stop(ctx context.Context) {
 	e.stopping.Store(true)
 	e.halt(ctx)
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+	}
 }
 
 // Addr returns the address the listener l is bound to, or "" when it is
