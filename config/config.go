@@ -113,6 +113,16 @@ type Limits struct {
 	// known. [Config.ApplyOpenFileLimit] works this out; wssgate run
 	// calls it at start and on every reload.
 	MaxConnections int `yaml:"max_connections"`
+	// ListenerConnections caps the connections one listener holds open
+	// at once, by listener name (https, http, gateway_text,
+	// gateway_websocket, push_api, gw_register, gw_inner, admin), within
+	// the process's connection budget ([Config.ConnectionBudget]). A
+	// listener at its cap stops accepting until one of its connections
+	// closes. A name left out gets its default ([Config.ListenerCap]):
+	// 1024 for http, gateway_text and gw_inner, 256 for push_api and
+	// gw_register, 32 for admin, none for https and gateway_websocket;
+	// 0 means no cap of its own.
+	ListenerConnections map[string]int `yaml:"listener_connections"`
 	// DialTimeout bounds connecting to an upstream: TCP connect, TLS
 	// handshake and, for WebSocket, the upgrade response
 	// (nginx proxy_connect_timeout). Default 5s.

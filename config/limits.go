@@ -40,3 +40,43 @@ func (c *Config) ApplyOpenFileLimit(openFiles uint64) (warning error) {
 	}
 	return nil
 }
+
+// ConnectionBudget is how many connections all listeners together may
+// hold open at once, from accept to close, TLS handshakes included: the
+// open-file limit less the reserve and less one descriptor for each
+// request or stream max_connections lets the edge proxy to an upstream.
+// Call it after [Config.ApplyOpenFileLimit]. It returns 0, no budget,
+// when openFiles is unknown (0) or too large to matter, and at least
+// 32 otherwise.
+func (c *Config) ConnectionBudget(openFiles uint64) int {
+	if openFiles == 0 || openFiles > maxConnectionsCap {
+		return 0
+	}
+	b := int64(openFiles) - openFilesReserve - int64(max(c.Limits.MaxConnections, 0))
+	return int(max(b, 32))
+}
+
+// ListenerCap is the cap of the listener l within budget: the one
+// limits.listener_connections gives (0: none of its own), else its
+// default (see [Limits.ListenerConnections]), at most a quarter of a
+// known budget.
+func (c *Config) ListenerCap(l Listener, budget int) int {
+	if v, ok := c.Limits.ListenerConnections[string(l)]; ok {
+		return v
+	}
+	var def int
+	switch l {
+	case ListenerHTTP, ListenerGatewayText, ListenerGWInner:
+		def = 1024
+	case ListenerPushAPI, ListenerGWRegister:
+		def = 256
+	case ListenerAdmin:
+		def = 32
+	default:
+		return 0
+	}
+	if budget > 0 {
+		def = min(def, max(budget/4, 1))
+	}
+	return def
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -62,6 +63,71 @@ func TestOpenFileLimit(t *testing.T) {
 	case "linux", "darwin", "freebsd", "openbsd", "netbsd":
 		if got == 0 {
 			t.Errorf("got 0 on %s, want the soft RLIMIT_NOFILE", runtime.GOOS)
+		}
+	}
+}
+
+func TestConnectionBudgetAndCaps(t *testing.T) {
+	cfg := Default()
+	if err := cfg.ApplyOpenFileLimit(20000); err != nil {
+		t.Fatal(err)
+	}
+	budget := cfg.ConnectionBudget(20000)
+	if budget != 20000-100-9950 {
+		t.Errorf("budget for 20000 open files: got %d, want %d", budget, 20000-100-9950)
+	}
+	if b := cfg.ConnectionBudget(0); b != 0 {
+		t.Errorf("budget with the limit unknown: got %d, want 0 (none)", b)
+	}
+	small := Default()
+	small.Limits.MaxConnections = 100
+	if b := small.ConnectionBudget(150); b != 32 {
+		t.Errorf("budget of a tiny limit: got %d, want the floor 32", b)
+	}
+	cfg.Limits.ListenerConnections = map[string]int{"https": 500, "admin": 0}
+	tests := []struct {
+		l      Listener
+		budget int
+		want   int
+	}{
+		{ListenerGatewayText, budget, 1024},
+		{ListenerGatewayText, 400, 100}, // a quarter of a small budget
+		{ListenerHTTP, budget, 1024},
+		{ListenerPushAPI, budget, 256},
+		{ListenerGWRegister, budget, 256},
+		{ListenerGWInner, 0, 1024}, // no budget known
+		{ListenerAdmin, budget, 0}, // configured: no cap of its own
+		{ListenerHTTPS, budget, 500},
+		{ListenerGatewayWebSocket, budget, 0},
+	}
+	for _, tt := range tests {
+		if got := cfg.ListenerCap(tt.l, tt.budget); got != tt.want {
+			t.Errorf("ListenerCap(%s, %d) = %d, want %d", tt.l, tt.budget, got, tt.want)
+		}
+	}
+}
+
+func TestListenerConnectionsValidated(t *testing.T) {
+	_, err := Parse("bad.yaml", []byte(`limits:
+  listener_connections:
+    telnet: 10
+    admin: -1
+sites:
+  - hosts: [a.example]
+    tls: { internal: true }
+    routes: [{ path: /, root: . }]
+`))
+	got := Errors(err)
+	want := []string{
+		`bad.yaml:4: limits.listener_connections.admin: must not be negative (0 = no cap of its own)`,
+		`bad.yaml:3: limits.listener_connections.telnet: no listener is called "telnet"`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d problems %v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i].Error(), want[i]) {
+			t.Errorf("problem %d: got %q, want prefix %q", i, got[i], want[i])
 		}
 	}
 }

@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +17,14 @@ import (
 // where they are used.
 func (c *Config) Validate() error {
 	p := &problems{src: c.Source}
+	for _, name := range slices.Sorted(maps.Keys(c.Limits.ListenerConnections)) {
+		key := "limits.listener_connections." + name
+		if Listener(name).Order() == len(Listeners()) {
+			p.add(key, "no listener is called %q (want one of %v)", name, Listeners())
+		} else if c.Limits.ListenerConnections[name] < 0 {
+			p.add(key, "must not be negative (0 = no cap of its own)")
+		}
+	}
 	checkAddr(p, "listen.https", c.Listen.HTTPS, false)
 	checkAddr(p, "listen.http", c.Listen.HTTP, true)
 	if c.Listen.HTTP != "" && c.Listen.HTTP == c.Listen.HTTPS {

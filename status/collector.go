@@ -24,7 +24,9 @@ type collector struct {
 type descs struct {
 	buildInfo, draining, reloadGeneration, reloadAttempts, reloadLastOK *prometheus.Desc
 
-	listenerConns, listenerConnsTotal, listenerBytes *prometheus.Desc
+	listenerConns, listenerConnsTotal, listenerBytes              *prometheus.Desc
+	listenerCap, listenerPaused, listenerPauses, listenerFDErrors *prometheus.Desc
+	budgetLimit, budgetOpen                                       *prometheus.Desc
 
 	routeConns, routeConnsTotal, routeRequests, routeStreams, routeHandshakesFailed,
 	routeMessages, routeBytes, routeSendFail *prometheus.Desc
@@ -97,6 +99,12 @@ func NewCollector(snapshot func() Snapshot) prometheus.Collector {
 		listenerConns:      desc("listener_connections", "Connections open now on the listener.", listener...),
 		listenerConnsTotal: desc("listener_connections_total", "Connections accepted by the listener.", listener...),
 		listenerBytes:      desc("listener_bytes_total", "Bytes read from (in) and written to (out) the listener's connections.", with(listener, labelDirection)...),
+		listenerCap:        desc("listener_connection_cap", "Connections the listener may hold open; 0 when only the budget bounds it.", listener...),
+		listenerPaused:     desc("listener_paused", "1 while the listener does not accept: at its cap or out of budget.", listener...),
+		listenerPauses:     desc("listener_pauses_total", "Times the listener stopped accepting at its cap or for the budget.", listener...),
+		listenerFDErrors:   desc("listener_fd_errors_total", "Accepts that failed for want of file descriptors (EMFILE, ENFILE).", listener...),
+		budgetLimit:        desc("connection_budget", "Connections all listeners may hold open at once; 0 = no budget."),
+		budgetOpen:         desc("connection_budget_open", "Connections all listeners hold open now."),
 
 		routeConns:            desc("route_connections", "Requests and WebSocket streams the route is handling now.", route...),
 		routeConnsTotal:       desc("route_connections_total", "Requests and WebSocket streams the route has begun, refused ones included.", route...),
@@ -135,6 +143,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.d.buildInfo, c.d.draining, c.d.reloadGeneration, c.d.reloadAttempts, c.d.reloadLastOK,
 		c.d.listenerConns, c.d.listenerConnsTotal, c.d.listenerBytes,
+		c.d.listenerCap, c.d.listenerPaused, c.d.listenerPauses, c.d.listenerFDErrors, c.d.budgetLimit, c.d.budgetOpen,
 		c.d.routeConns, c.d.routeConnsTotal, c.d.routeRequests, c.d.routeStreams,
 		c.d.routeHandshakesFailed, c.d.routeMessages, c.d.routeBytes, c.d.routeSendFail,
 		c.d.upstreamUp, c.d.upstreamFails, c.d.upstreamConns, c.d.upstreamConnsTotal, c.d.upstreamFailures,
@@ -170,7 +179,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.listenerConnsTotal, l.Total, l.Name, l.Addr)
 		counter(d.listenerBytes, l.BytesIn, l.Name, l.Addr, in)
 		counter(d.listenerBytes, l.BytesOut, l.Name, l.Addr, out)
+		gauge(d.listenerCap, float64(l.Cap), l.Name, l.Addr)
+		gauge(d.listenerPaused, boolValue(l.Paused), l.Name, l.Addr)
+		counter(d.listenerPauses, l.Pauses, l.Name, l.Addr)
+		counter(d.listenerFDErrors, l.FDErrors, l.Name, l.Addr)
 	}
+	gauge(d.budgetLimit, float64(s.Budget.Limit))
+	gauge(d.budgetOpen, float64(s.Budget.Open))
 	for _, r := range s.Routes {
 		gauge(d.routeConns, float64(r.Conns), r.Site, r.Path)
 		counter(d.routeConnsTotal, r.Total, r.Site, r.Path)

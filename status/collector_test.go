@@ -90,9 +90,10 @@ func TestCollectorCounts(t *testing.T) {
 		snap Snapshot
 		want int
 	}{
-		// 5 global + per listener 4, per route 10, per upstream 5, gateway 10.
-		{"sample", sample(), 5 + 2*4 + 2*10 + 2*5 + 10},
-		{"empty: global block only, no gateway", Snapshot{}, 5},
+		// 7 global (5 + the budget's 2) + per listener 8, per route 10,
+		// per upstream 5, gateway 10.
+		{"sample", sample(), 7 + 2*8 + 2*10 + 2*5 + 10},
+		{"empty: global block only, no gateway", Snapshot{}, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := testutil.CollectAndCount(NewCollector(func() Snapshot { return tc.snap })); got != tc.want {

@@ -46,11 +46,13 @@ func ExampleWriteTable() {
 	// reload problems    -
 	// upgrade attempts   0
 	// last upgrade       -
+	// connections        0
+	// conn_budget        none
 	// gateway            off
 	// qps interval       10s
 	// ---------------------------------- LISTENERS -----------------------------------
-	// listener  addr  conns  total  bytes_in  bytes_out  qps
-	// https     :443  3      150    2.0 KiB   1.0 MiB    5.00
+	// listener  addr  conns  cap  state      fd_err  total  bytes_in  bytes_out  qps
+	// https     :443  3      -    accepting  0       150    2.0 KiB   1.0 MiB    5.00
 	// ------------------------------------ ROUTES ------------------------------------
 	// site              path  kind     conns  total  requests  streams  hs_failed  bytes_in  bytes_out  msg_in  msg_out  send_fail  qps
 	// chat.example.com  /wss  gateway  3      150    0         150      0          0 B       0 B        1500    0        0          50.00

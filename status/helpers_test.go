@@ -25,8 +25,9 @@ func sample() Snapshot {
 		Upgrade: Upgrade{Attempts: 1, Time: now.Add(-2 * time.Minute), Error: "child exited with 3"},
 		Listeners: []Listener{
 			{Name: "https", Addr: ":443", Conns: 12, Total: 3456, BytesIn: 1536, BytesOut: 5 << 30, QPS: 1.25},
-			{Name: "admin", Addr: "127.0.0.1:9180", Conns: 1, Total: 7, BytesIn: 100, BytesOut: 0},
+			{Name: "admin", Addr: "127.0.0.1:9180", Conns: 1, Total: 7, BytesIn: 100, BytesOut: 0, Cap: 32, Paused: true, Pauses: 2, FDErrors: 5},
 		},
+		Budget: Budget{Limit: 9950, Open: 13},
 		Routes: []Route{
 			{Site: "chat.example.com", Path: "/wss", Kind: "gateway", Conns: 11, Total: 900, Requests: 0, Streams: 880,
 				HandshakesFailed: 20, BytesIn: 2048, BytesOut: 3 << 20, MessagesIn: 5000, MessagesOut: 70000, SendFail: 3, QPS: 123.456},

@@ -30,6 +30,8 @@ type Snapshot struct {
 
 	// Listeners has one row per listening socket; nil means none.
 	Listeners []Listener `json:"listeners"`
+	// Budget is the connection budget all listeners share.
+	Budget Budget `json:"budget"`
 	// Routes has one row per route of each site; nil means none.
 	Routes []Route `json:"routes"`
 	// Upstreams has one row per upstream of each route; nil means none.
@@ -114,6 +116,18 @@ type Listener struct {
 	BytesIn  int64   `json:"bytes_in"`  // bytes read from clients, after TLS
 	BytesOut int64   `json:"bytes_out"` // bytes written to clients, before TLS
 	QPS      float64 `json:"qps"`       // connections accepted per second (see Sampler)
+	Cap      int64   `json:"cap"`       // connections it may hold open; 0 = only the budget bounds it
+	Paused   bool    `json:"paused"`    // not accepting now: at its cap or out of budget
+	Pauses   int64   `json:"pauses"`    // times it stopped accepting so
+	FDErrors int64   `json:"fd_errors"` // accepts that failed for want of file descriptors
+}
+
+// Budget is the process's connection budget: how many connections all
+// listeners may hold open at once (0: none, the open-file limit is not
+// known), and how many they hold now.
+type Budget struct {
+	Limit int64 `json:"limit"`
+	Open  int64 `json:"open"`
 }
 
 // Route is one route of one site: a path prefix under the site's hosts.

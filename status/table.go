@@ -81,13 +81,27 @@ func WriteTable(w io.Writer, s Snapshot) error {
 	row("reload problems", cell(strings.Join(r.Problems, "; ")))
 	row("upgrade attempts", strconv.Itoa(s.Upgrade.Attempts))
 	row("last upgrade", lastUpgrade(s.Upgrade))
+	budget := "none"
+	if s.Budget.Limit > 0 {
+		budget = intCell(s.Budget.Limit)
+	}
+	row("connections", intCell(s.Budget.Open))
+	row("conn_budget", budget)
 	row("gateway", onOff(s.Gateway != nil))
 	row("qps interval", durationCell(time.Duration(s.QPSInterval).Round(time.Millisecond)))
 
 	section(TitleListeners)
-	row("listener", "addr", "conns", "total", "bytes_in", "bytes_out", "qps")
+	row("listener", "addr", "conns", "cap", "state", "fd_err", "total", "bytes_in", "bytes_out", "qps")
 	for _, l := range s.Listeners {
-		row(cell(l.Name), cell(l.Addr), intCell(l.Conns), intCell(l.Total),
+		capCell := "-"
+		if l.Cap > 0 {
+			capCell = intCell(l.Cap)
+		}
+		state := "accepting"
+		if l.Paused {
+			state = "paused"
+		}
+		row(cell(l.Name), cell(l.Addr), intCell(l.Conns), capCell, state, intCell(l.FDErrors), intCell(l.Total),
 			int64BytesCell(l.BytesIn), int64BytesCell(l.BytesOut), qps(l.QPS))
 	}
 

@@ -103,6 +103,8 @@ func TestWriteTableParsesBack(t *testing.T) {
 		"reload problems":   "config.yaml:7: sites[0].tls.key_file: no such file; config.yaml:9: routes[0].path: must start with /",
 		"upgrade attempts":  "1",
 		"last upgrade":      "2026-03-02T11:31:04Z failed: child exited with 3",
+		"connections":       "13",
+		"conn_budget":       "9950",
 		"gateway":           "on",
 		"qps interval":      "10s",
 	}
@@ -125,10 +127,10 @@ func TestWriteTableParsesBack(t *testing.T) {
 		rows   [][]string
 	}{
 		{TitleListeners,
-			[]string{"listener", "addr", "conns", "total", "bytes_in", "bytes_out", "qps"},
+			[]string{"listener", "addr", "conns", "cap", "state", "fd_err", "total", "bytes_in", "bytes_out", "qps"},
 			[][]string{
-				{"https", ":443", "12", "3456", "1.5 KiB", "5.0 GiB", "1.25"},
-				{"admin", "127.0.0.1:9180", "1", "7", "100 B", "0 B", "0.00"},
+				{"https", ":443", "12", "-", "accepting", "0", "3456", "1.5 KiB", "5.0 GiB", "1.25"},
+				{"admin", "127.0.0.1:9180", "1", "32", "paused", "5", "7", "100 B", "0 B", "0.00"},
 			}},
 		{TitleRoutes,
 			[]string{"site", "path", "kind", "conns", "total", "requests", "streams", "hs_failed", "bytes_in", "bytes_out", "msg_in", "msg_out", "send_fail", "qps"},

@@ -56,7 +56,7 @@ func TestHandoffFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ss := NewSet(nil, nil, nil)
+			ss := NewSet(Options{})
 			sock, _, err := ss.Open("https", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -120,7 +120,7 @@ func (failingSource) Listen(_, addr string) (net.Listener, error) {
 // good is reported with its error, whatever server it feeds.
 func TestSocketFailureReported(t *testing.T) {
 	got := make(chan error, 1)
-	ss := NewSet(failingSource{}, nil, func(name, addr string, err error) { got <- err })
+	ss := NewSet(Options{Source: failingSource{}, Failed: func(name, addr string, err error) { got <- err }})
 	if _, _, err := ss.Open("gateway_text", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

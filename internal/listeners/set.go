@@ -1,6 +1,7 @@
 package listeners
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -39,6 +40,23 @@ func ID(name, addr string) string {
 // closed then, and its listeners return errors.
 type FailFunc func(name, addr string, err error)
 
+// Options configure a [Set]. The zero value opens sockets with
+// net.Listen, bounds nothing and logs nothing.
+type Options struct {
+	// Source opens sockets; nil is [NetListen].
+	Source Source
+	// Activated are sockets systemd passed (see [Activated]), used for
+	// the configured addresses they are bound to before Source is asked.
+	Activated []net.Listener
+	// Failed is told when a socket stops accepting for good; nil is
+	// told nothing.
+	Failed FailFunc
+	// Logger is told, once per episode, when a socket stops accepting
+	// because its cap or the budget is reached, and when accept runs
+	// out of file descriptors. Nil discards.
+	Logger *slog.Logger
+}
+
 // Set owns a process's listening sockets, one per configured address,
 // for as long as the configuration keeps the address: a reload that
 // keeps an address keeps its socket (and the connections waiting in its
@@ -49,27 +67,42 @@ type FailFunc func(name, addr string, err error)
 // the address; a binary upgrade hands the new process descriptors of
 // its own. Each socket has one accept goroutine, owned by the Set:
 // [Set.CloseAll] waits for all of them.
+//
+// The Set also bounds how many connections its sockets hold open at
+// once: a process-wide budget ([Set.SetBudget]) and a cap per socket
+// ([Socket.SetCap]), counted from accept until the connection is
+// closed, TLS handshake included. A socket at its cap, or any socket
+// when the budget is spent, stops calling accept until a connection
+// closes: new connections wait in the kernel's backlog, which costs
+// this process no descriptor, rather than being accepted and closed,
+// which would cost one for each and tell a flood to retry at once.
 type Set struct {
 	src       Source
 	activated []net.Listener // from systemd, not yet claimed
 	failed    FailFunc       // may be nil
+	log       *slog.Logger
 	wg        sync.WaitGroup // accept and redelivery goroutines
 	goMu      sync.Mutex     // guards closed, so that no goroutine starts while CloseAll waits
 	closed    bool
+
+	budget budget
 
 	mu   sync.Mutex
 	open map[string]*Socket // by ID
 }
 
-// NewSet returns a Set that opens sockets through src (nil:
-// [NetListen]), taking the matching ones of activated (sockets systemd
-// passed, see [Activated]) first, and tells failed (which may be nil)
-// when a socket stops accepting for good.
-func NewSet(src Source, activated []net.Listener, failed FailFunc) *Set {
+// NewSet returns a Set with opts.
+func NewSet(opts Options) *Set {
+	src := opts.Source
 	if src == nil {
 		src = NetListen{}
 	}
-	return &Set{src: src, activated: activated, failed: failed, open: map[string]*Socket{}}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Set{src: src, activated: opts.Activated, failed: opts.Failed, log: log,
+		open: map[string]*Socket{}, budget: budget{wake: make(chan struct{})}}
 }
 
 // Open returns the socket of the listener called name on addr, opening
@@ -269,6 +302,18 @@ func (ss *Set) List() []Info {
 		out = append(out, Info{Name: s.Name(), Bound: s.Addr(), Stats: s.Stats()})
 	}
 	return out
+}
+
+// logStarved logs, once per episode of s, that accept ran out of file
+// descriptors, with what every socket holds open then.
+func (ss *Set) logStarved(s *Socket, err error) {
+	args := []any{"listener", s.Name(), "addr", s.addr, "err", err}
+	for _, o := range ss.sockets() {
+		args = append(args, "open_"+o.Name(), o.stats.active.Load())
+	}
+	limit, open := ss.Budget()
+	args = append(args, "open_all", open, "budget", limit)
+	ss.log.Error("out of file descriptors: the listener cannot accept; raise the open-file limit (systemd LimitNOFILE, ulimit -n) or lower the listeners' caps", args...)
 }
 
 // sockets returns the open sockets.

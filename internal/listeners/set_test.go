@@ -81,7 +81,7 @@ func dial(t *testing.T, addr net.Addr) net.Conn {
 // in turn: closing one's listener leaves the socket open for the next,
 // and a second Open of the same address returns the same socket.
 func TestSharedListeners(t *testing.T) {
-	ss := NewSet(nil, nil, nil)
+	ss := NewSet(Options{})
 	defer ss.CloseAll()
 	sock, opened, err := ss.Open("https", "127.0.0.1:0")
 	if err != nil || !opened {
@@ -121,7 +121,7 @@ func TestSharedListeners(t *testing.T) {
 // TestKeepAndRemove checks that a reload's Keep closes the sockets it
 // does not name (their address is free at once) and Remove closes one.
 func TestKeepAndRemove(t *testing.T) {
-	ss := NewSet(nil, nil, nil)
+	ss := NewSet(Options{})
 	defer ss.CloseAll()
 	a, _, err := ss.Open("https", "127.0.0.1:0")
 	if err != nil {
@@ -167,7 +167,7 @@ func TestActivated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := NewSet(failingSource{}, []net.Listener{unclaimed, claimed}, nil)
+	ss := NewSet(Options{Source: failingSource{}, Activated: []net.Listener{unclaimed, claimed}})
 	sock, _, err := ss.Open("https", claimed.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -34,8 +34,11 @@ type Socket struct {
 	gone      chan struct{} // closed by release, or when the socket fails
 	stopOnce  sync.Once
 	goneOnce  sync.Once
-	owner     *Set // runs its redeliveries
+	owner     *Set // runs its redeliveries, holds the budget
 	stats     counters
+	cap, held int64       // under owner.budget.mu: the cap (0: none) and the connections open
+	paused    atomic.Bool // not accepting: at its cap or out of budget
+	starved   atomic.Bool // accept is failing for want of descriptors
 }
 
 func newSocket(name, addr, id string, ln net.Listener, owner *Set) *Socket {
@@ -55,25 +58,39 @@ func (s *Socket) Addr() net.Addr { return s.ln.Addr() }
 type Stats struct {
 	Active, Total     int64 // connections open now, and accepted so far
 	BytesIn, BytesOut int64 // read from and written to its connections
+	Cap               int64 // the socket's cap; 0 when only the budget bounds it
+	Paused            bool  // not accepting now: at its cap or out of budget
+	Pauses            int64 // times it stopped accepting so
+	FDErrors          int64 // accepts that failed for want of file descriptors
 }
 
 // counters are a socket's Stats as they change.
 type counters struct {
 	active, total     atomic.Int64
 	bytesIn, bytesOut atomic.Int64
+	pauses, fdErrors  atomic.Int64
 }
 
 // Stats returns the socket's counts now.
 func (s *Socket) Stats() Stats {
+	b := &s.owner.budget
+	b.mu.Lock()
+	capacity := s.cap
+	b.mu.Unlock()
 	return Stats{Active: s.stats.active.Load(), Total: s.stats.total.Load(),
-		BytesIn: s.stats.bytesIn.Load(), BytesOut: s.stats.bytesOut.Load()}
+		BytesIn: s.stats.bytesIn.Load(), BytesOut: s.stats.bytesOut.Load(),
+		Cap: capacity, Paused: s.paused.Load(), Pauses: s.stats.pauses.Load(), FDErrors: s.stats.fdErrors.Load()}
 }
 
 func (s *Socket) accept(failed FailFunc) {
 	defer close(s.accepting)
 	for {
+		if !s.take() {
+			return
+		}
 		c, err := s.ln.Accept()
 		if err != nil {
+			s.give()
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
@@ -84,6 +101,12 @@ func (s *Socket) accept(failed FailFunc) {
 			default:
 			}
 			if isTemporary(err) {
+				if outOfFiles(err) {
+					s.stats.fdErrors.Add(1)
+					if !s.starved.Swap(true) {
+						s.owner.logStarved(s, err)
+					}
+				}
 				if !s.sleep(acceptBackoff) {
 					return
 				}
@@ -95,9 +118,12 @@ func (s *Socket) accept(failed FailFunc) {
 			s.release() // the socket failed: its servers stop
 			return
 		}
+		if s.starved.Swap(false) {
+			s.owner.log.Info("listener accepts again after running out of file descriptors", "listener", s.Name(), "addr", s.addr)
+		}
 		s.stats.active.Add(1)
 		s.stats.total.Add(1)
-		cc := &countedConn{Conn: c, stats: &s.stats}
+		cc := &countedConn{Conn: c, sock: s}
 		select {
 		case s.conns <- cc:
 		case <-s.gone:
@@ -191,17 +217,17 @@ func (l *shared) Close() error {
 func (l *shared) Addr() net.Addr { return l.s.ln.Addr() }
 
 // countedConn counts a connection's bytes and its end in its socket's
-// statistics.
+// statistics, and gives its slot back when it is closed.
 type countedConn struct {
 	net.Conn
-	stats  *counters
+	sock   *Socket
 	closed atomic.Bool
 }
 
 func (c *countedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		c.stats.bytesIn.Add(int64(n))
+		c.sock.stats.bytesIn.Add(int64(n))
 	}
 	return n, err
 }
@@ -209,16 +235,18 @@ func (c *countedConn) Read(b []byte) (int, error) {
 func (c *countedConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	if n > 0 {
-		c.stats.bytesOut.Add(int64(n))
+		c.sock.stats.bytesOut.Add(int64(n))
 	}
 	return n, err
 }
 
 func (c *countedConn) Close() error {
+	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
-		c.stats.active.Add(-1)
+		c.sock.stats.active.Add(-1)
+		c.sock.give()
 	}
-	return c.Conn.Close()
+	return err
 }
 
 // CloseWrite half-closes a TCP connection, as the gateway does before it
@@ -228,6 +256,12 @@ func (c *countedConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return c.Conn.Close()
+}
+
+// outOfFiles reports whether err says the process or the system has no
+// file descriptor to spare.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // isTemporary reports whether an accept error passes: the process or

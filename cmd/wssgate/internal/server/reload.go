@@ -101,6 +101,7 @@ func (s *Server) reloadLocked() error {
 	// Applied from here on; nothing below fails.
 	certs()
 	routes.Commit()
+	s.applyCaps(cfg, specs)
 	keep, names := map[string]bool{}, map[config.Listener]bool{}
 	for _, sp := range specs {
 		keep[listeners.ID(string(sp.name), sp.addr)], names[sp.name] = true, true

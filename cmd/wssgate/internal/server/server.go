@@ -128,7 +128,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if opts.Handover != nil {
 		src = opts.Handover
 	}
-	s.sockets = listeners.NewSet(src, opts.Activated, s.socketFailed)
+	s.sockets = listeners.NewSet(listeners.Options{Source: src, Activated: opts.Activated, Failed: s.socketFailed, Logger: log.With("component", "listeners")})
 	defer func() {
 		if err != nil {
 			s.sockets.CloseAll()
@@ -155,6 +155,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if _, err = s.openSockets(cfg, specs); err != nil {
 		return nil, err
 	}
+	s.applyCaps(cfg, specs)
 	for _, sp := range specs {
 		s.startEndpoint(sp)
 	}
@@ -176,6 +177,19 @@ func (s *Server) gatewayNode(cfg *config.Config) (netip.AddrPort, error) {
 		}
 		return sock.Addr(), nil
 	})
+}
+
+// applyCaps sets the connection budget from the open-file limit and
+// every listener's cap (limits.listener_connections), for cfg's
+// listeners, whose sockets are open.
+func (s *Server) applyCaps(cfg *config.Config, specs []endpointSpec) {
+	budget := cfg.ConnectionBudget(config.OpenFileLimit())
+	s.sockets.SetBudget(budget)
+	for _, sp := range specs {
+		if sock := s.sockets.Lookup(string(sp.name), sp.addr); sock != nil {
+			sock.SetCap(cfg.ListenerCap(sp.name, budget))
+		}
+	}
 }
 
 // Config returns the configuration being served: the last one a reload

@@ -31,8 +31,10 @@ func (s *Server) Snapshot() status.Snapshot {
 	for _, sock := range s.sockets.List() {
 		st := sock.Stats
 		snap.Listeners = append(snap.Listeners, status.Listener{Name: sock.Name, Addr: sock.Bound.String(),
-			Conns: st.Active, Total: st.Total, BytesIn: st.BytesIn, BytesOut: st.BytesOut})
+			Conns: st.Active, Total: st.Total, BytesIn: st.BytesIn, BytesOut: st.BytesOut,
+			Cap: st.Cap, Paused: st.Paused, Pauses: st.Pauses, FDErrors: st.FDErrors})
 	}
+	snap.Budget.Limit, snap.Budget.Open = s.sockets.Budget()
 	slices.SortFunc(snap.Listeners, func(a, b status.Listener) int {
 		return config.Listener(a.Name).Order() - config.Listener(b.Name).Order()
 	})
