@@ -240,9 +240,15 @@ type Route struct {
 	// down upstream (nginx fail_timeout). Default 10s.
 	FailTimeout time.Duration `yaml:"fail_timeout"`
 	// IdleTimeout closes a WebSocket stream (close 1001 to both sides)
-	// when no frame has passed either way for this long. Zero, the
-	// default, never closes an idle stream.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// when nothing at all, not even a ping or a pong, has come from
+	// either side for this long. Default 10m ([Route.Idle]); 0s never
+	// closes an idle stream.
+	IdleTimeout *time.Duration `yaml:"idle_timeout"`
+	// MaxFrameBytes bounds one frame from a client on a WebSocket route:
+	// a frame whose length header says more gets the client close 1009
+	// and the upstream 1001 at once, before its payload is read. Default
+	// 16 MiB ([Route.FrameLimit]); 0 turns the check off.
+	MaxFrameBytes *int64 `yaml:"max_frame_bytes"`
 	// PingInterval makes the edge send a WebSocket ping to the client this
 	// often, keeping NAT and mobile links open. Zero (the default) is off.
 	PingInterval time.Duration `yaml:"ping_interval"`

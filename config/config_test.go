@@ -419,3 +419,24 @@ sites:
 		t.Errorf("a new lan_ip: RestartRequired gave %v, want a problem at gateway.gatewayworker", err)
 	}
 }
+
+func TestRouteStreamDefaults(t *testing.T) {
+	zero, mib := time.Duration(0), int64(1<<20)
+	tests := []struct {
+		route     Route
+		idle      time.Duration
+		frameSize int64
+	}{
+		{Route{}, 10 * time.Minute, 16 << 20},
+		{Route{IdleTimeout: &zero, MaxFrameBytes: new(int64)}, 0, 0},
+		{Route{MaxFrameBytes: &mib}, 10 * time.Minute, 1 << 20},
+	}
+	for i, tt := range tests {
+		if got := tt.route.Idle(); got != tt.idle {
+			t.Errorf("%d: Idle() = %s, want %s", i, got, tt.idle)
+		}
+		if got := tt.route.FrameLimit(); got != tt.frameSize {
+			t.Errorf("%d: FrameLimit() = %d, want %d", i, got, tt.frameSize)
+		}
+	}
+}

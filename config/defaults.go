@@ -230,3 +230,33 @@ func (gw *GatewayWorker) InnerAddress(c *Config) (netip.AddrPort, error) {
 	}
 	return netip.AddrPortFrom(addr.Unmap(), uint16(n)), nil
 }
+
+// Stream defaults of a route.
+const (
+	// DefaultIdleTimeout closes a stream from which nothing came either
+	// way for this long. nginx's proxy_read_timeout is 60s, which a
+	// WebSocket without heartbeats hits; ten minutes outlasts every
+	// heartbeat interval in use (GatewayWorker's 25-55s, WeChat's) and
+	// still reaps streams whose peers are gone without a word.
+	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultMaxFrameBytes bounds one client frame on a relayed route.
+	DefaultMaxFrameBytes = 16 << 20
+)
+
+// Idle is the route's idle_timeout with its default: DefaultIdleTimeout
+// when it is not set, 0 (never) when it is 0s.
+func (r Route) Idle() time.Duration {
+	if r.IdleTimeout == nil {
+		return DefaultIdleTimeout
+	}
+	return *r.IdleTimeout
+}
+
+// FrameLimit is the route's max_frame_bytes with its default:
+// DefaultMaxFrameBytes when it is not set, 0 (no limit) when it is 0.
+func (r Route) FrameLimit() int64 {
+	if r.MaxFrameBytes == nil {
+		return DefaultMaxFrameBytes
+	}
+	return *r.MaxFrameBytes
+}

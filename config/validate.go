@@ -366,9 +366,12 @@ func (r *Route) validate(p *problems, key string) {
 	if r.MaxFails < 0 {
 		p.add(key+".max_fails", "must not be negative")
 	}
+	if r.MaxFrameBytes != nil && *r.MaxFrameBytes < 0 {
+		p.add(key+".max_frame_bytes", "must not be negative (0 = no limit)")
+	}
 	checkDurations(p, []namedDuration{
 		{key + ".fail_timeout", r.FailTimeout},
-		{key + ".idle_timeout", r.IdleTimeout},
+		{key + ".idle_timeout", r.Idle()},
 		{key + ".ping_interval", r.PingInterval},
 		{key + ".ping_timeout", r.PingTimeout},
 	})

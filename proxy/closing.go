@@ -1,6 +1,10 @@
 package proxy
 
-import "net"
+import (
+	"net"
+
+	"github.com/wssgate/wssgate/internal/wsframe"
+)
 
 // How a stream ends. Each side's closing handshake is tracked in a
 // closeState: a close frame read from the side, one written to it. The
@@ -53,6 +57,24 @@ func (s *stream) goAway(code uint16, reason string) {
 	s.c2u.queueClose(code, reason)
 	s.u2c.queueClose(code, reason)
 	s.c2u.kick()
+	s.u2c.kick()
+}
+
+// frameTooBig ends the stream for a client frame over MaxFrameBytes: the
+// client gets 1009 and the upstream 1001, each at its next frame
+// boundary (the upstream's at once: the frame is not relayed).
+func (s *stream) frameTooBig() {
+	s.mu.Lock()
+	if s.finished || s.proxyClosing {
+		s.mu.Unlock()
+		return
+	}
+	s.proxyClosing = true
+	s.recordLocked(wsframe.CloseTooBig, "proxy")
+	s.armLingerLocked()
+	s.mu.Unlock()
+	s.c2u.queueClose(wsframe.CloseGoingAway, "client frame too big")
+	s.u2c.queueClose(wsframe.CloseTooBig, "frame too big")
 	s.u2c.kick()
 }
 

@@ -141,9 +141,17 @@ func (d *relayDir) relay(buf []byte) {
 		case wsframe.EventHeader:
 			run = d.frameStart(buf, run, start)
 			d.drop = d.dropAll()
+			tooBig := !d.drop && d.tooBig()
+			if tooBig {
+				d.drop = true
+				d.s.frameTooBig()
+			}
 			if d.drop {
 				d.write(buf[run:start])
 				run = i
+			}
+			if tooBig {
+				d.flushPending() // the upstream's close, at the boundary the dropped frame left
 			}
 			if d.p.AtBoundary() {
 				run = d.frameEnd(buf, run, i)
@@ -189,9 +197,7 @@ func (d *relayDir) relay(buf []byte) {
 		if d.from == sideClient {
 			s.lastClient.Store(now)
 		}
-		if d.bytes != before {
-			s.lastFwd.Store(now)
-		}
+		s.lastRead.Store(now)
 	}
 }
 
@@ -239,6 +245,13 @@ func (d *relayDir) control() bool {
 		}
 	}
 	return !d.dropAll()
+}
+
+// tooBig reports whether the frame whose header was just parsed is a
+// client frame longer than MaxFrameBytes.
+func (d *relayDir) tooBig() bool {
+	limit := d.s.opts.MaxFrameBytes
+	return d.from == sideClient && limit > 0 && d.p.Header().Length > uint64(limit)
 }
 
 // dropAll reports whether nothing more may be written to dst.

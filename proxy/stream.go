@@ -28,8 +28,13 @@ const (
 // timeouts or pings.
 type streamOptions struct {
 	// IdleTimeout closes the stream with 1001 "idle timeout" to both sides
-	// when no frame passed either way for this long. Zero means no limit.
+	// when nothing was read from either side for this long: no data, no
+	// ping, no pong. Zero means no limit.
 	IdleTimeout time.Duration
+	// MaxFrameBytes bounds one frame from the client: a longer one, as
+	// soon as its header is read, gets the client close 1009 and the
+	// upstream 1001, and its payload is not relayed. Zero means no limit.
+	MaxFrameBytes int64
 	// PingInterval is how often the proxy pings the client (payload
 	// "wssgate"). The client's pongs to these pings are not passed on.
 	// Zero means no pings.
@@ -91,7 +96,7 @@ type stream struct {
 
 	start      time.Time    // when newStream ran; times below count from it
 	timed      bool         // IdleTimeout or PingTimeout is set
-	lastFwd    atomic.Int64 // when a frame last passed either way
+	lastRead   atomic.Int64 // when anything was last read from either side
 	lastClient atomic.Int64 // when the client last sent anything
 	aborted    atomic.Bool
 	sendFailed atomic.Bool // a write to a peer failed; counted once
@@ -209,7 +214,7 @@ func (s *stream) scheduleLocked(now time.Duration) {
 	}
 	if s.result.ClosedBy == "" {
 		if s.opts.IdleTimeout > 0 {
-			earliest(time.Duration(s.lastFwd.Load()) + s.opts.IdleTimeout)
+			earliest(time.Duration(s.lastRead.Load()) + s.opts.IdleTimeout)
 		}
 		if s.opts.PingInterval > 0 {
 			earliest(s.nextPing)
@@ -249,7 +254,7 @@ func (s *stream) onTimer() {
 		return
 	case s.result.ClosedBy != "":
 		// Closing: only lingerAt matters.
-	case s.opts.IdleTimeout > 0 && now-time.Duration(s.lastFwd.Load()) >= s.opts.IdleTimeout:
+	case s.opts.IdleTimeout > 0 && now-time.Duration(s.lastRead.Load()) >= s.opts.IdleTimeout:
 		s.mu.Unlock()
 		s.goAway(wsframe.CloseGoingAway, "idle timeout")
 		return

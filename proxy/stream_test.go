@@ -1320,3 +1320,90 @@ func TestStreamWriteTimeout(t *testing.T) {
 		t.Errorf("nothing reached the client before it stalled; the test did not fill its buffers")
 	}
 }
+
+// TestStreamFrameTooBig announces client frames over MaxFrameBytes: the
+// client gets 1009 and the upstream 1001 as soon as the header is read,
+// and nothing of the frame reaches the upstream. A frame within the
+// limit, and any size from the upstream, pass.
+func TestStreamFrameTooBig(t *testing.T) {
+	const limit = 1 << 10
+	tests := []struct {
+		name   string
+		length uint64
+	}{
+		{"just over", limit + 1},
+		{"16-bit length", 60000},
+		{"2^62", 1 << 62},
+		{"2^63", 1 << 63},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			verifyNoStreamLeaks(t)
+			rs := newRawStream(t, streamOptions{MaxFrameBytes: limit})
+			rs.start()
+			// One frame within the limit passes, then the oversized
+			// header, sent alone: its payload never comes.
+			ok := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, masked: true, payload: make([]byte, limit)})
+			big := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, masked: true, length: tt.length})
+			if _, err := rs.client.Write(append(ok, big...)); err != nil {
+				t.Fatal(err)
+			}
+			if f := readFrameT(t, rs.upstream); f.opcode != wsframe.OpBinary || f.length != limit {
+				t.Fatalf("upstream got %+v first, want the %d-byte frame", f, limit)
+			}
+			if f := readFrameT(t, rs.upstream); f.opcode != wsframe.OpClose || wsframe.CloseCode(f.payload) != wsframe.CloseGoingAway {
+				t.Errorf("upstream got opcode %d code %d, want close 1001", f.opcode, wsframe.CloseCode(f.payload))
+			}
+			if f := readFrameT(t, rs.client); f.opcode != wsframe.OpClose || wsframe.CloseCode(f.payload) != wsframe.CloseTooBig {
+				t.Errorf("client got opcode %d code %d, want close 1009", f.opcode, wsframe.CloseCode(f.payload))
+			}
+			rs.client.Close()
+			rs.upstream.Close()
+			if res := rs.result(t); res.CloseCode != wsframe.CloseTooBig || res.ClosedBy != "proxy" {
+				t.Errorf("result: close %d by %q, want 1009 by proxy", res.CloseCode, res.ClosedBy)
+			}
+		})
+	}
+	t.Run("upstream frames are not limited", func(t *testing.T) {
+		rs := newRawStream(t, streamOptions{MaxFrameBytes: limit})
+		rs.start()
+		big := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpBinary, payload: make([]byte, 4*limit)})
+		if _, err := rs.upstream.Write(big); err != nil {
+			t.Fatal(err)
+		}
+		if f := readFrameT(t, rs.client); f.opcode != wsframe.OpBinary || f.length != 4*limit {
+			t.Errorf("client got %+v, want the upstream's %d-byte frame", f, 4*limit)
+		}
+	})
+}
+
+// TestStreamIdleCountsControlFrames keeps a stream busy with pings
+// alone, answered by pongs: they are activity, so the idle timeout does
+// not close it, as it does a stream that carries nothing.
+func TestStreamIdleCountsControlFrames(t *testing.T) {
+	verifyNoStreamLeaks(t)
+	const idle = 300 * time.Millisecond
+	rs := newRawStream(t, streamOptions{IdleTimeout: idle})
+	rs.start()
+	ping := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpPing, masked: true, payload: []byte("hb")})
+	pong := appendTestFrame(nil, testFrame{fin: true, opcode: wsframe.OpPong, payload: []byte("hb")})
+	for range 6 { // 6 × idle/3: twice the idle timeout, never quiet for long
+		if _, err := rs.client.Write(ping); err != nil {
+			t.Fatal(err)
+		}
+		if f := readFrameT(t, rs.upstream); f.opcode != wsframe.OpPing {
+			t.Fatalf("upstream got opcode %d, want the ping", f.opcode)
+		}
+		if _, err := rs.upstream.Write(pong); err != nil {
+			t.Fatal(err)
+		}
+		if f := readFrameT(t, rs.client); f.opcode != wsframe.OpPong {
+			t.Fatalf("client got opcode %d, want the pong (the stream closed while pings flowed?)", f.opcode)
+		}
+		time.Sleep(idle / 3) // paces the heartbeat; nothing timed is asserted
+	}
+	// Then silence: the idle timeout closes it.
+	if f := readFrameT(t, rs.client); f.opcode != wsframe.OpClose || wsframe.CloseCode(f.payload) != wsframe.CloseGoingAway {
+		t.Errorf("after the heartbeats stopped the client got opcode %d code %d, want close 1001", f.opcode, wsframe.CloseCode(f.payload))
+	}
+}

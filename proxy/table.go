@@ -111,11 +111,12 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 		strip:  rc.StripPrefix,
 		wsOnly: rc.IsWebSocketOnly(),
 		stream: streamOptions{
-			IdleTimeout:  rc.IdleTimeout,
-			PingInterval: rc.PingInterval,
-			PingTimeout:  rc.PingTimeout,
-			WriteTimeout: t.limits.SendTimeout,
-			Buffers:      p.buffers,
+			IdleTimeout:   rc.Idle(),
+			MaxFrameBytes: rc.FrameLimit(),
+			PingInterval:  rc.PingInterval,
+			PingTimeout:   rc.PingTimeout,
+			WriteTimeout:  t.limits.SendTimeout,
+			Buffers:       p.buffers,
 		},
 	}
 	for _, o := range rc.AllowedOrigins {

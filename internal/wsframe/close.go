@@ -7,8 +7,11 @@ import (
 
 // Close codes (RFC 6455 §7.4.1) that wssgate sends or interprets.
 const (
-	CloseNormal    = 1000
-	CloseGoingAway = 1001
+	CloseNormal        = 1000
+	CloseGoingAway     = 1001
+	CloseProtocolError = 1002
+	CloseInvalidData   = 1007 // data not consistent with the message type (invalid UTF-8 in text)
+	CloseTooBig        = 1009 // a message (or frame) too big to process
 	// CloseNoStatus stands for a close frame without a code. It is never
 	// sent: [AppendClosePayload] writes no payload for it.
 	CloseNoStatus      = 1005
