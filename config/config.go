@@ -220,8 +220,13 @@ type Route struct {
 	ChatPage bool `yaml:"chat_page"`
 	// Root serves static files from this directory. The request path
 	// (after StripPrefix) is looked up under it. Directory listings and
-	// dot-files are never served.
+	// dot-files are never served. Every path is resolved inside it,
+	// symbolic links included: a link that leads out of it is not
+	// followed (404), unless FollowSymlinks is set.
 	Root string `yaml:"root"`
+	// FollowSymlinks lets Root serve files that symbolic links reach
+	// outside it. Default false.
+	FollowSymlinks bool `yaml:"follow_symlinks"`
 	// Respond answers every request with a fixed response.
 	Respond *Respond `yaml:"respond"`
 	// Headers are set on every request sent to the upstreams, replacing

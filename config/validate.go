@@ -313,6 +313,9 @@ func (r *Route) validate(p *problems, key string) {
 		p.add(key+".path", "must be a plain, clean path prefix such as /wss or /static/, got %q", r.Path)
 	}
 	kinds := 0
+	if r.FollowSymlinks && r.Root == "" {
+		p.add(key+".follow_symlinks", "applies to root only")
+	}
 	for _, set := range []bool{len(r.Upstreams) > 0, r.Gateway, r.Root != "", r.Respond != nil, r.ChatPage} {
 		if set {
 			kinds++

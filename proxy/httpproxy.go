@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -185,9 +186,14 @@ func respondHandler(r config.Respond) http.Handler {
 
 // staticHandler serves files under root. Without strip the whole request
 // path is looked up under root (nginx root); with strip the route prefix
-// is removed first (nginx alias).
-func staticHandler(root, prefix string, strip bool) http.Handler {
-	h := http.FileServer(safeFS{http.Dir(root)})
+// is removed first (nginx alias). Paths resolve inside root, symbolic
+// links included, unless follow is set.
+func staticHandler(root, prefix string, strip, follow bool) http.Handler {
+	var files http.FileSystem = rootFS(root)
+	if follow {
+		files = http.Dir(root)
+	}
+	h := http.FileServer(safeFS{files})
 	if !strip {
 		return h
 	}
@@ -206,6 +212,27 @@ func staticHandler(root, prefix string, strip bool) http.Handler {
 		}
 		stripped.ServeHTTP(w, r)
 	})
+}
+
+// rootFS opens files with os.OpenInRoot, which resolves every path
+// inside the directory, symbolic links included: a name that leads out
+// of it is not found. Each open opens the directory too, so that a
+// table holds no descriptor and a directory replaced on disk is seen.
+type rootFS string
+
+func (dir rootFS) Open(name string) (http.File, error) {
+	rel := strings.TrimPrefix(path.Clean("/"+name), "/")
+	if rel == "" {
+		rel = "."
+	}
+	f, err := os.OpenInRoot(string(dir), rel)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, err
+		}
+		return nil, fs.ErrNotExist // missing, or out of the root
+	}
+	return f, nil
 }
 
 // safeFS hides dot-files and directories without an index.html, so that

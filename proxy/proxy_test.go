@@ -983,3 +983,51 @@ func TestTLSUpstreams(t *testing.T) {
 		})
 	}
 }
+
+// TestStaticSymlinks serves a root whose links lead inside it and out of
+// it: the inside link is followed, the outside one is 404, whatever the
+// path's form, unless follow_symlinks is set.
+func TestStaticSymlinks(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "page.txt"), []byte("page"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct{ target, name string }{
+		{outside, "out"}, // a directory outside
+		{filepath.Join(outside, "secret.txt"), "s.txt"}, // a file outside
+		{"page.txt", "alias.txt"},                       // a file inside
+	} {
+		if err := os.Symlink(l.target, filepath.Join(root, l.name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		follow     bool
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{false, "/static/page.txt", 200, "page"},
+		{false, "/static/alias.txt", 200, "page"},
+		{false, "/static/out/secret.txt", 404, ""},
+		{false, "/static/s.txt", 404, ""},
+		{false, "/static/./out/../out/secret.txt", 404, ""},
+		{true, "/static/out/secret.txt", 200, "secret"},
+		{true, "/static/s.txt", 200, "secret"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("follow=%v %s", tt.follow, tt.path), func(t *testing.T) {
+			e := newEdge(t, siteConfig(config.Route{Path: "/static", Root: root, StripPrefix: true, FollowSymlinks: tt.follow}))
+			resp := e.get(t, "chat.example.com", tt.path, nil)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantStatus || (tt.wantBody != "" && string(body) != tt.wantBody) {
+				t.Errorf("GET %s = %d %q, want %d %q", tt.path, resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}

@@ -147,7 +147,7 @@ func (p *Proxy) buildRoute(t *table, rc config.Route) (*route, error) {
 		rt.handler = respondHandler(*rc.Respond)
 	case rc.Root != "":
 		rt.kind = RouteFiles
-		rt.handler = staticHandler(rc.Root, rc.Path, rc.StripPrefix)
+		rt.handler = staticHandler(rc.Root, rc.Path, rc.StripPrefix, rc.FollowSymlinks)
 	default:
 		rt.kind = RouteUpstream
 		urls := make([]*url.URL, 0, len(rc.Upstreams))
