@@ -83,6 +83,7 @@ type Server struct {
 	ready    func() bool
 	auth     bool
 	token    bearer.Token // the token itself is not kept
+	guard    *bearer.Guard
 	pprof    bool
 	interval time.Duration
 	log      *slog.Logger
@@ -115,12 +116,15 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("component", "admin")
+	s.guard = bearer.NewGuard(s.log)
 
 	reg := prometheus.NewRegistry()
 	if err := errors.Join(
 		reg.Register(status.NewCollector(s.current)),
 		reg.Register(collectors.NewGoCollector()),
 		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
+		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wssgate_admin_unauthorized_total",
+			Help: "Admin requests refused for a missing or wrong token."}, func() float64 { return float64(s.guard.Failures()) })),
 	); err != nil {
 		return nil, fmt.Errorf("admin: metrics registry: %w", err)
 	}
@@ -147,7 +151,7 @@ func New(opts Options) (*Server, error) {
 // and answers it from the endpoint its path names.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.auth && !s.token.Authorized(r) {
-		s.log.Info("refused: no or wrong token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		s.guard.Refuse(r) // logs once a minute per source, slows down repeated failures
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeText(w, http.StatusUnauthorized, "unauthorized")
 		return

@@ -34,7 +34,7 @@ type descs struct {
 	upstreamUp, upstreamFails, upstreamConns, upstreamConnsTotal, upstreamFailures *prometheus.Desc
 
 	gatewayClients, gatewayUIDs, gatewayGroups, gatewayConnsTotal, gatewayMessages,
-	gatewaySendFail, gatewayHeartbeatClosed, gatewayPushCalls, gatewayPushFailed *prometheus.Desc
+	gatewaySendFail, gatewayHeartbeatClosed, gatewayPushCalls, gatewayPushFailed, gatewayPushUnauth *prometheus.Desc
 	gwWorkers, gwEvents, gwCommands, gwBadPackets *prometheus.Desc
 }
 
@@ -130,6 +130,7 @@ func NewCollector(snapshot func() Snapshot) prometheus.Collector {
 		gatewayHeartbeatClosed: desc("gateway_heartbeat_closed_total", "Gateway clients closed for silence."),
 		gatewayPushCalls:       desc("gateway_push_calls_total", "Push API calls, each call of a batch counted."),
 		gatewayPushFailed:      desc("gateway_push_failed_total", "Push API calls answered with an error."),
+		gatewayPushUnauth:      desc("gateway_push_unauthorized_total", "Push API requests refused for a missing or wrong token."),
 
 		gwWorkers:    desc("gatewayworker_workers", "BusinessWorker connections to the inner listener now."),
 		gwEvents:     desc("gatewayworker_events_total", "Client events sent to BusinessWorkers (sent) or dropped for want of one (dropped).", "result"),
@@ -149,7 +150,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.d.upstreamUp, c.d.upstreamFails, c.d.upstreamConns, c.d.upstreamConnsTotal, c.d.upstreamFailures,
 		c.d.gatewayClients, c.d.gatewayUIDs, c.d.gatewayGroups, c.d.gatewayConnsTotal,
 		c.d.gatewayMessages, c.d.gatewaySendFail, c.d.gatewayHeartbeatClosed,
-		c.d.gatewayPushCalls, c.d.gatewayPushFailed,
+		c.d.gatewayPushCalls, c.d.gatewayPushFailed, c.d.gatewayPushUnauth,
 		c.d.gwWorkers, c.d.gwEvents, c.d.gwCommands, c.d.gwBadPackets,
 	} {
 		ch <- d
@@ -216,6 +217,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.gatewayHeartbeatClosed, g.HeartbeatClosed)
 		counter(d.gatewayPushCalls, g.PushCalls)
 		counter(d.gatewayPushFailed, g.PushFailed)
+		counter(d.gatewayPushUnauth, g.PushUnauthorized)
 		if w := g.GatewayWorker; w != nil {
 			gauge(d.gwWorkers, float64(w.Workers))
 			counter(d.gwEvents, w.EventsSent, "sent")

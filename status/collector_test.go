@@ -91,8 +91,8 @@ func TestCollectorCounts(t *testing.T) {
 		want int
 	}{
 		// 7 global (5 + the budget's 2) + per listener 8, per route 10,
-		// per upstream 5, gateway 10.
-		{"sample", sample(), 7 + 2*8 + 2*10 + 2*5 + 10},
+		// per upstream 5, gateway 11.
+		{"sample", sample(), 7 + 2*8 + 2*10 + 2*5 + 11},
 		{"empty: global block only, no gateway", Snapshot{}, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

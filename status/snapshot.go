@@ -192,6 +192,7 @@ type Gateway struct {
 	HeartbeatClosed  int64 `json:"heartbeat_closed"`  // clients closed for silence
 	PushCalls        int64 `json:"push_calls"`        // push API calls, each call of a batch counted
 	PushFailed       int64 `json:"push_failed"`       // push API calls answered with an error
+	PushUnauthorized int64 `json:"push_unauthorized"` // push API requests refused for a missing or wrong token
 
 	QPS float64 `json:"qps"` // (messages in + messages out + push calls) per second
 

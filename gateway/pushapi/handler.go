@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/internal/bearer"
 )
 
 // isVoid reports whether a method returns nothing: it answers
@@ -59,8 +60,7 @@ func status(err error) int {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.secret.Authorized(r) {
 		s.unauthorized.Add(1)
-		// Debug, not Info: scanners would fill the log.
-		s.log.Debug("unauthorized request", "remote", r.RemoteAddr, "path", r.URL.Path)
+		s.guard.Refuse(r) // logs once a minute per source, slows down repeated failures
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wssgate"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
 		return
@@ -71,7 +71,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name != "batch" && !s.known[name] {
-		s.fail(w, r, name, errorf(http.StatusNotFound, "unknown method %q", name))
+		s.fail(w, r, name, errorf(http.StatusNotFound, "unknown method %q", bearer.Cut(name, echoMax)))
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -104,7 +104,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.Method != "" && c.Method != name {
-		s.fail(w, r, name, errorf(http.StatusBadRequest, "method %q in the body does not match %q in the path", c.Method, name))
+		s.fail(w, r, name, errorf(http.StatusBadRequest, "method %q in the body does not match %q in the path", bearer.Cut(c.Method, echoMax), bearer.Cut(name, echoMax)))
 		return
 	}
 	c.Method = name
@@ -117,9 +117,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, method string, err
 	s.calls.Add(1)
 	s.failed.Add(1)
 	st := status(err)
-	s.log.Info("call failed", "method", method, "status", st, "err", err, "remote", r.RemoteAddr)
+	s.log.Info("call failed", "method", bearer.Cut(method, echoMax), "status", st, "err", err, "remote", r.RemoteAddr)
 	writeJSON(w, st, answer{"error": err.Error()})
 }
+
+// echoMax bounds what of a request's own input an error or a log line
+// repeats: a caller cannot make the answer or the log as large as its
+// request.
+const echoMax = 64
 
 // answer is one call's answer: {"ok":true}, {"result":...} or
 // {"error":"..."}.
@@ -134,7 +139,7 @@ func (s *Server) run(c gateway.Call) (answer, int) {
 	if err != nil {
 		s.failed.Add(1)
 		st := status(err)
-		s.log.Info("call failed", "method", c.Method, "status", st, "err", err)
+		s.log.Info("call failed", "method", bearer.Cut(c.Method, echoMax), "status", st, "err", err)
 		return answer{"error": err.Error()}, st
 	}
 	s.log.Debug("call", "method", c.Method, "took", time.Since(start))
@@ -150,11 +155,11 @@ func (s *Server) call(c gateway.Call) (any, error) {
 	case c.Method == "":
 		return nil, errorf(http.StatusBadRequest, "method is required")
 	case !s.known[c.Method]:
-		return nil, errorf(http.StatusNotFound, "unknown method %q", c.Method)
+		return nil, errorf(http.StatusNotFound, "unknown method %q", bearer.Cut(c.Method, echoMax))
 	}
 	res, err := s.hub.Call(c)
 	if errors.Is(err, gateway.ErrClientNotFound) {
-		return nil, fmt.Errorf("client %q not found: %w", c.ClientID, err)
+		return nil, fmt.Errorf("client %q not found: %w", bearer.Cut(c.ClientID, echoMax), err)
 	}
 	return res, err
 }
@@ -222,7 +227,7 @@ func checkContentType(ct string) error {
 	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return nil
 	}
-	return errorf(http.StatusUnsupportedMediaType, "content type %q is not application/json", ct)
+	return errorf(http.StatusUnsupportedMediaType, "content type %q is not application/json", bearer.Cut(ct, echoMax))
 }
 
 // nonNil turns a nil list or map into an empty one, so that JSON shows

@@ -62,6 +62,7 @@ type Stats struct {
 type Server struct {
 	hub      *gateway.Hub
 	secret   bearer.Token // the secret itself is not kept
+	guard    *bearer.Guard
 	maxBytes int64
 	log      *slog.Logger
 	known    map[string]bool
@@ -95,6 +96,7 @@ func New(hub *gateway.Hub, opts Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("component", "pushapi")
+	s.guard = bearer.NewGuard(s.log)
 	for _, m := range gateway.Methods() {
 		s.known[m] = true
 	}

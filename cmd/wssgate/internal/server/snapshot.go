@@ -58,7 +58,7 @@ func (s *Server) Snapshot() status.Snapshot {
 		hs, api := g.hub.Stats(), g.apiStats()
 		snap.Gateway = &status.Gateway{Node: g.node.String(), Clients: hs.Clients, UIDs: hs.UIDs, Groups: hs.Groups,
 			ConnectionsTotal: hs.ConnectionsTotal, MessagesIn: hs.MessagesIn, MessagesOut: hs.MessagesOut,
-			SendFail: hs.SendFail, HeartbeatClosed: hs.HeartbeatClosed, PushCalls: api.Calls, PushFailed: api.Failed}
+			SendFail: hs.SendFail, HeartbeatClosed: hs.HeartbeatClosed, PushCalls: api.Calls, PushFailed: api.Failed, PushUnauthorized: api.Unauthorized}
 		if g.gw != nil {
 			snap.Gateway.GatewayWorker = g.gw.status()
 		}
