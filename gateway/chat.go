@@ -1,5 +1,10 @@
 package gateway
 
+import (
+	"strings"
+	"unicode"
+)
+
 // Chat is the built-in business logic: GatewayWorker's demo chat, line
 // for line. A newcomer gets "Hello <client_id>", everyone gets
 // "<client_id> login", each message becomes "<client_id> said <text>"
@@ -38,7 +43,33 @@ func (c *Chat) OnMessage(ci ClientInfo, data []byte) {
 	if len(data) == 0 || string(data) == `{"type":"pong"}` {
 		return
 	}
-	c.Hub.SendToAll([]byte(ci.ID+" said "+string(data)), nil, nil)
+	text := stripControls(string(data))
+	if text == "" {
+		return
+	}
+	c.Hub.SendToAll([]byte(ci.ID+" said "+text), nil, nil)
+}
+
+// stripControls removes control characters other than tab, so that a
+// client cannot move the cursor of, clear or ring the terminal of the
+// telnet users it chats with (ANSI escapes begin with ESC).
+func stripControls(s string) string {
+	clean := true
+	for _, r := range s {
+		if r != '\t' && unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r != '\t' && unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // OnClose tells everyone who left.
