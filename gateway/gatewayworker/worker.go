@@ -447,7 +447,7 @@ func (w *Worker) gatewayLoop(ctx context.Context, addr string) {
 	log := w.log.With("gateway", addr)
 	failing := false
 	for {
-		up, err := w.gatewaySession(ctx, addr, log)
+		up, err := w.gatewaySession(ctx, addr, log, failing)
 		if ctx.Err() != nil {
 			return
 		}
@@ -477,8 +477,8 @@ func (w *Worker) gatewayLoop(ctx context.Context, addr string) {
 
 // gatewaySession runs one Gateway connection until it ends. up reports
 // whether it worked for a while: a packet arrived, or it lasted
-// quickClose.
-func (w *Worker) gatewaySession(ctx context.Context, addr string, log *slog.Logger) (up bool, err error) {
+// quickClose. While failing, the connect is logged at Debug only.
+func (w *Worker) gatewaySession(ctx context.Context, addr string, log *slog.Logger, failing bool) (up bool, err error) {
 	d := net.Dialer{Timeout: w.cfg.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -509,7 +509,11 @@ func (w *Worker) gatewaySession(ctx context.Context, addr string, log *slog.Logg
 	if old != nil {
 		old.q.close() // cannot happen: one loop per address
 	}
-	log.Debug("connected to the gateway")
+	level := slog.LevelInfo
+	if failing {
+		level = slog.LevelDebug
+	}
+	log.Log(ctx, level, "connected to the gateway")
 
 	r := NewReader(nc)
 	got := false
