@@ -439,33 +439,32 @@ func (w *Worker) setAddresses(ctx context.Context, wg *sync.WaitGroup, addrs []s
 // done, or until the connection is down and the Register no longer
 // lists addr.
 func (w *Worker) gatewayLoop(ctx context.Context, addr string) {
-	defer func() {
-		w.mu.Lock()
-		delete(w.loops, addr)
-		w.mu.Unlock()
-	}()
 	log := w.log.With("gateway", addr)
 	failing := false
 	for {
 		up, err := w.gatewaySession(ctx, addr, log, failing)
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() == nil {
+			switch {
+			case up:
+				log.Info("gateway connection closed, reconnecting", "err", err, "retry", w.cfg.RetryDelay)
+				failing = false
+			case !failing:
+				log.Warn("gateway unreachable or refused the worker (wrong secret key?), retrying", "err", err, "retry", w.cfg.RetryDelay)
+				failing = true
+			}
 		}
-		switch {
-		case up:
-			log.Info("gateway connection closed, reconnecting", "err", err, "retry", w.cfg.RetryDelay)
-			failing = false
-		case !failing:
-			log.Warn("gateway unreachable or refused the worker (wrong secret key?), retrying", "err", err, "retry", w.cfg.RetryDelay)
-			failing = true
-		}
-		if !sleep(ctx, w.cfg.RetryDelay) {
+		// The entry in loops is this goroutine's until it deletes it:
+		// only then may setAddresses start another for addr.
+		if ctx.Err() != nil || !sleep(ctx, w.cfg.RetryDelay) {
+			w.mu.Lock()
+			delete(w.loops, addr)
+			w.mu.Unlock()
 			return
 		}
 		w.mu.Lock()
 		listed := slices.Contains(w.addrs, addr)
 		if !listed {
-			delete(w.loops, addr) // before unlocking: a new list starts a new loop
+			delete(w.loops, addr)
 		}
 		w.mu.Unlock()
 		if !listed {

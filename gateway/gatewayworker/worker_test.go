@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -330,4 +331,45 @@ func equalAny(a, b any) bool {
 		return slices.Equal(a, b.([]string))
 	}
 	return a == b
+}
+
+// TestWorkerFollowsRegister: the Worker reconnects to a Gateway the
+// Register still lists, not to one it dropped, and connects again when
+// the Register lists it again.
+func TestWorkerFollowsRegister(t *testing.T) {
+	reg, regAddr := startRegister(t, RegisterConfig{})
+	gwLn := testutil.Listen(t)
+	addr := gwLn.Addr().String()
+	remove := reg.AddGateway(addr)
+	w, _ := startWorker(t, WorkerConfig{RegisterAddress: regAddr})
+	expectWorker := func(what string) net.Conn {
+		t.Helper()
+		nc := acceptOne(t, gwLn)
+		if p, err := NewReader(nc).ReadPacket(); err != nil || p.Cmd != CmdWorkerConnect {
+			t.Fatalf("%s: got %v, %v; want CMD_WORKER_CONNECT", what, p, err)
+		}
+		return nc
+	}
+	noWorker := func(what string) {
+		t.Helper()
+		gwLn.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond)) // 10 retry delays
+		if nc, err := gwLn.Accept(); err == nil {
+			nc.Close()
+			t.Fatalf("%s: the worker connected", what)
+		}
+	}
+
+	nc := expectWorker("listed")
+	nc.Close()
+	nc = expectWorker("still listed, connection closed")
+	remove()
+	waitFor(t, "the new list", func() bool { return len(w.Addresses()) == 0 })
+	if got := w.Gateways(); !slices.Equal(got, []string{addr}) {
+		t.Errorf("Gateways() after the Register dropped it: %q, want the open connection kept", got)
+	}
+	nc.Close()
+	noWorker("dropped by the register")
+	waitFor(t, "the closed connection", func() bool { return len(w.Gateways()) == 0 })
+	reg.AddGateway(addr)
+	expectWorker("listed again")
 }
