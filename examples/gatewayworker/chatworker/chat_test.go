@@ -92,7 +92,7 @@ func startWorkerChat(t *testing.T, key string) *gatewaytest.Env {
 	w, err := gatewayworker.NewWorker(gatewayworker.WorkerConfig{
 		RegisterAddress: regLn.Addr().String(),
 		SecretKey:       key,
-		Handler:         chat{log: log},
+		Handler:         gatewayworker.Chat{Logger: log},
 		Logger:          log,
 	})
 	if err != nil {

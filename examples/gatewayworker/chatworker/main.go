@@ -47,7 +47,7 @@ func main() {
 		RegisterAddress: *register,
 		SecretKey:       *secret,
 		WorkerKey:       *name,
-		Handler:         chat{log: log},
+		Handler:         gatewayworker.Chat{Logger: log},
 		Logger:          log,
 	})
 	if err != nil {

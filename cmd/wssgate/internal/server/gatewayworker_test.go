@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -167,5 +168,70 @@ func TestGatewayWorkerThroughTheEdge(t *testing.T) {
 	}
 	if s := srv.Snapshot(); !strings.Contains(fmt.Sprint(s.Listeners), "gw_inner") || !strings.Contains(fmt.Sprint(s.Listeners), "gw_register") {
 		t.Errorf("status listeners %+v lack gw_inner and gw_register", s.Listeners)
+	}
+}
+
+// TestGatewayWorkerChatThroughTheEdge runs the chat demo as a Go
+// BusinessWorker (gatewayworker.Chat on a gatewayworker.Worker) against
+// the server: it finds the inner port through the Register the server
+// serves, and a wss client through the edge and a telnet client chat as
+// they do with the built-in chat.
+func TestGatewayWorkerChatThroughTheEdge(t *testing.T) {
+	const secret = "S3cr3t-K3y"
+	srv, _ := servertest.ServeFile(t, fmt.Sprintf(gwConfig, secret), server.Options{})
+	w, err := gatewayworker.NewWorker(gatewayworker.WorkerConfig{
+		RegisterAddress: srv.Addr(config.ListenerGWRegister),
+		SecretKey:       secret,
+		Handler:         gatewayworker.Chat{Logger: testutil.Logger(t)},
+		Logger:          testutil.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	testutil.WaitFor(t, "the BusinessWorker connected", func() bool { return srv.Snapshot().Gateway.GatewayWorker.Workers == 1 })
+
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: srv.Roots()}, HandshakeTimeout: 5 * time.Second}
+	ws := gatewaytest.DialWSWith(t, &d, "wss://localhost"+portOf(srv.Addr(config.ListenerHTTPS))+"/wss", nil)
+	wsID := ws.ReadID("Hello ")
+	if got := ws.Read(); got != "online" {
+		t.Errorf("the first client got %q, want an empty online list", got)
+	}
+	if got := ws.Read(); got != wsID+" login" {
+		t.Errorf("got %q, want its own login", got)
+	}
+	text := gatewaytest.DialText(t, srv.Addr(config.ListenerGatewayText))
+	textID := text.ReadID("Hello ")
+	if got := text.Read(); got != "online "+wsID {
+		t.Errorf("the telnet client got %q, want online %s", got, wsID)
+	}
+	for _, p := range []*gatewaytest.Peer{text, ws} {
+		if got := p.Read(); got != textID+" login" {
+			t.Errorf("%s got %q, want %s login", p.ID, got, textID)
+		}
+	}
+	text.Send("hi from telnet")
+	for _, p := range []*gatewaytest.Peer{ws, text} {
+		if got := p.Read(); got != textID+" said hi from telnet" {
+			t.Errorf("%s got %q", p.ID, got)
+		}
+	}
+	ws.Send("hi from the browser")
+	for _, p := range []*gatewaytest.Peer{ws, text} {
+		if got := p.Read(); got != wsID+" said hi from the browser" {
+			t.Errorf("%s got %q", p.ID, got)
+		}
+	}
+	ws.Close()
+	if got := text.Read(); got != wsID+" logout" {
+		t.Errorf("the telnet client got %q, want %s logout", got, wsID)
+	}
+	// Events so far: the wss client's connect and websocket connect, the
+	// telnet client's connect, two messages and the wss client's close.
+	if gw := srv.Snapshot().Gateway.GatewayWorker; gw.EventsSent < 6 || gw.EventsDropped != 0 {
+		t.Errorf("gatewayworker status %+v: want the 6 events sent, none dropped", gw)
 	}
 }

@@ -1,24 +1,23 @@
-package main
+package gatewayworker
 
-import (
-	"log/slog"
+import "log/slog"
 
-	"github.com/wssgate/wssgate/gateway/gatewayworker"
-)
-
-// chat is gateway.Chat, the seed's built-in chat, as BusinessWorker
+// Chat is gateway.Chat, the built-in demo chat, as BusinessWorker
 // events, line for line: the newcomer gets "Hello <client_id>" and
 // "online <id> <id> ..." (the clients connected before it), everyone
 // gets "<client_id> login", each message becomes "<client_id> said
 // <text>" to everyone, and "<client_id> logout" follows a departure.
-// Events.php beside this program does the same in PHP.
-type chat struct {
-	gatewayworker.NopWorkerHandler
-	log *slog.Logger
+// examples/gatewayworker/Events.php does the same in PHP.
+//
+// It is a [WorkerHandler] for a [Worker]; Logger (nil discards) is told
+// of commands that fail.
+type Chat struct {
+	NopWorkerHandler
+	Logger *slog.Logger
 }
 
 // OnConnect greets the newcomer, lists who is there and tells everyone.
-func (c chat) OnConnect(e *gatewayworker.Event) {
+func (c Chat) OnConnect(e *Event) {
 	w := e.Worker
 	c.check(w.SendToClient(e.ClientID, []byte("Hello "+e.ClientID)))
 	online := "online"
@@ -35,7 +34,7 @@ func (c chat) OnConnect(e *gatewayworker.Event) {
 
 // OnMessage repeats a message to everyone. Replies to the heartbeat's
 // ping_data (the chat page answers {"type":"pong"}) are not repeated.
-func (c chat) OnMessage(e *gatewayworker.Event) {
+func (c Chat) OnMessage(e *Event) {
 	if len(e.Message) == 0 || string(e.Message) == `{"type":"pong"}` {
 		return
 	}
@@ -43,12 +42,12 @@ func (c chat) OnMessage(e *gatewayworker.Event) {
 }
 
 // OnClose tells everyone who left.
-func (c chat) OnClose(e *gatewayworker.Event) {
+func (c Chat) OnClose(e *Event) {
 	c.check(e.Worker.SendToAll([]byte(e.ClientID+" logout"), nil, nil))
 }
 
-func (c chat) check(err error) {
-	if err != nil {
-		c.log.Warn("chat: a command failed", "err", err)
+func (c Chat) check(err error) {
+	if err != nil && c.Logger != nil {
+		c.Logger.Warn("chat: a command failed", "err", err)
 	}
 }
