@@ -261,6 +261,7 @@ func TestExampleProgramConfigs(t *testing.T) {
 		t.Fatalf("no example configurations found (%v)", err)
 	}
 	t.Setenv("WSSGATE_PUSH_SECRET", "change-me") // examples/push/config.yaml reads it
+	t.Setenv("GATEWAYWORKER_SECRET", "change-me") // examples/gatewayworker/config.yaml reads it
 	for _, f := range files {
 		var out bytes.Buffer
 		if code := run(context.Background(), []string{"validate", "-config", f}, &out, &out); code != 0 {
