@@ -54,7 +54,8 @@ type Options struct {
 	// (cmd/wssgate passes proxy.Detach). Nil means nobody needs to know.
 	Detach func(*http.Request) (done func())
 
-	// firstCounter is where client id counters start (tests of the wrap).
+	// firstCounter is where client id counters start (tests of the wrap);
+	// 0 means 1.
 	firstCounter uint32
 }
 

@@ -42,11 +42,11 @@ func TestClientIDs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseClientID(%q): %v", id, err)
 		}
-		if gotNode != node || counter != uint32(i) {
-			t.Errorf("ParseClientID(%q) = %v, %d; want %v, %d", id, gotNode, counter, node, i)
+		if gotNode != node || counter != uint32(i+1) {
+			t.Errorf("ParseClientID(%q) = %v, %d; want %v, %d", id, gotNode, counter, node, i+1)
 		}
 	}
-	if id := "0a0102030b5400000000"; !seen[id] {
+	if id := "0a0102030b5400000001"; !seen[id] {
 		t.Errorf("first id is not %s (GatewayWorker's layout): %v", id, seen)
 	}
 	for _, bad := range []string{"", "7f000001", "zz0000010b5600000001", "7f0000010b56000000011"} {
@@ -62,15 +62,21 @@ func TestIDCounterWrapSkipsIDsInUse(t *testing.T) {
 	th := gatewaytest.New(t, opts)
 	_, a := th.Connect(t, "text") // ...fffffffe
 	_, b := th.Connect(t, "text") // ...ffffffff
-	_, c := th.Connect(t, "text") // wraps to ...00000000
-	if !strings.HasSuffix(a, "fffffffe") || !strings.HasSuffix(b, "ffffffff") || !strings.HasSuffix(c, "00000000") {
+	_, c := th.Connect(t, "text") // wraps past 0, never an id, to ...00000001
+	if !strings.HasSuffix(a, "fffffffe") || !strings.HasSuffix(b, "ffffffff") || !strings.HasSuffix(c, "00000001") {
 		t.Fatalf("ids %s %s %s do not wrap as expected", a, b, c)
 	}
 	// Wrap again, with the counter at a value still in use.
 	th.Hub.SetNextCounter(0xFFFFFFFE)
 	_, d := th.Connect(t, "text")
-	if d == a || d == b || d == c || !strings.HasSuffix(d, "00000001") {
-		t.Fatalf("after the wrap got %s, want the first counter not in use (…00000001)", d)
+	if d == a || d == b || d == c || !strings.HasSuffix(d, "00000002") {
+		t.Fatalf("after the wrap got %s, want the first counter in use by nobody, 0 skipped (…00000002)", d)
+	}
+	// A first counter of 0 is 1.
+	th.Hub.SetNextCounter(0)
+	_, e := th.Connect(t, "text")
+	if !strings.HasSuffix(e, "00000003") {
+		t.Fatalf("from counter 0 got %s, want …00000003 (0 skipped, 1 and 2 in use)", e)
 	}
 }
 
