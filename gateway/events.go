@@ -38,6 +38,10 @@ type ClientInfo struct {
 	// Addr is the client's address: the peer of the edge connection,
 	// or the one trusted forwarding headers name.
 	Addr netip.AddrPort
+	// LocalAddr is the address the client connected to: the text
+	// listener's, the WebSocket listener's, or for a client that came
+	// through the edge the edge's listener address. Zero if unknown.
+	LocalAddr netip.AddrPort
 	// Transport is "websocket" or "text".
 	Transport string
 	// UID and Session are set for OnClose only.
@@ -46,11 +50,26 @@ type ClientInfo struct {
 }
 
 // WebSocketRequest is what OnWebSocketConnect learns from the upgrade
-// request.
+// request. The address the client connected to is the ClientInfo's
+// LocalAddr.
 type WebSocketRequest struct {
-	Path    string
-	Header  http.Header
-	Query   url.Values
+	// Method is the request method ("GET").
+	Method string
+	// RequestURI is the request target as the client sent it: path and
+	// query, not re-encoded.
+	RequestURI string
+	// Proto is the protocol version ("HTTP/1.1").
+	Proto string
+	// Host is the Host header, port included if the client sent one
+	// (Go keeps it out of Header).
+	Host string
+	// Path is the decoded path of RequestURI.
+	Path string
+	// Header holds the request's headers but Host.
+	Header http.Header
+	// Query is the parsed query of RequestURI.
+	Query url.Values
+	// Cookies maps each cookie's name to its value.
 	Cookies map[string]string
 }
 

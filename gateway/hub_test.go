@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -300,8 +302,10 @@ func TestDataJSON(t *testing.T) {
 
 func TestOnWebSocketConnect(t *testing.T) {
 	th := gatewaytest.New(t, gateway.Options{})
-	h := map[string][]string{"Cookie": {"session=s1; theme=dark"}, "X-App": {"demo"}}
-	ws, _, err := websocket.DefaultDialer.Dial(th.WSURL+"/wss?token=abc&room=7", h)
+	h := map[string][]string{"Cookie": {"session=s1; theme=dark"}, "X-App": {"demo"}, "Host": {"chat.example:8443"}}
+	// The raw target keeps its order and escapes; Query decodes them.
+	const target = "/w%73s?token=abc&room=7&q=a%2Bb+c&t=%7e"
+	ws, _, err := websocket.DefaultDialer.Dial(th.WSURL+target, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,9 +313,101 @@ func TestOnWebSocketConnect(t *testing.T) {
 	ids := th.Events.WaitConnects(t, 1)
 	var req *gateway.WebSocketRequest
 	th.Events.Wait(t, "websocket connect", func() bool { req = th.Events.WebSocketRequest(ids[0]); return req != nil })
-	if req.Path != "/wss" || req.Query.Get("token") != "abc" || req.Query.Get("room") != "7" ||
+	if req.Path != "/wss" || req.Query.Get("token") != "abc" || req.Query.Get("room") != "7" || req.Query.Get("q") != "a+b c" ||
 		req.Cookies["session"] != "s1" || req.Cookies["theme"] != "dark" || req.Header.Get("X-App") != "demo" {
 		t.Errorf("OnWebSocketConnect got %+v", req)
+	}
+	for _, c := range []struct{ name, got, want string }{
+		{"Method", req.Method, "GET"},
+		{"RequestURI", req.RequestURI, target},
+		{"Proto", req.Proto, "HTTP/1.1"},
+		{"Host", req.Host, "chat.example:8443"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+// connectInfos records the ClientInfo of every OnConnect, beside what
+// its Recorder records.
+type connectInfos struct {
+	gatewaytest.Recorder
+	mu    sync.Mutex
+	infos map[string]gateway.ClientInfo
+}
+
+func (r *connectInfos) OnConnect(c gateway.ClientInfo) {
+	r.mu.Lock()
+	if r.infos == nil {
+		r.infos = make(map[string]gateway.ClientInfo)
+	}
+	r.infos[c.ID] = c
+	r.mu.Unlock()
+	r.Recorder.OnConnect(c)
+}
+
+func (r *connectInfos) info(id string) gateway.ClientInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.infos[id]
+}
+
+// TestLocalAddr checks that every event tells the address the client
+// connected to: the text listener's, the WebSocket server's, or the one
+// an edge's HTTP server put in the request's context.
+func TestLocalAddr(t *testing.T) {
+	edge := netip.MustParseAddrPort("192.0.2.7:443")
+	for _, tc := range []struct {
+		name string
+		// serve mounts the hub's WebSocket handler, as an edge would.
+		serve func(http.Handler) http.Handler
+		dial  func(t *testing.T, e *gatewaytest.Env) *gatewaytest.Peer
+		want  func(e *gatewaytest.Env) netip.AddrPort
+	}{
+		{
+			name: "text",
+			dial: func(t *testing.T, e *gatewaytest.Env) *gatewaytest.Peer { return e.DialText(t) },
+			want: func(e *gatewaytest.Env) netip.AddrPort { return netip.MustParseAddrPort(e.TextAddr) },
+		},
+		{
+			name: "websocket",
+			dial: func(t *testing.T, e *gatewaytest.Env) *gatewaytest.Peer { return e.DialWS(t) },
+			want: func(e *gatewaytest.Env) netip.AddrPort {
+				return e.Server.Listener.Addr().(*net.TCPAddr).AddrPort()
+			},
+		},
+		{
+			name: "websocket through an edge",
+			serve: func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					ctx := context.WithValue(r.Context(), http.LocalAddrContextKey, net.TCPAddrFromAddrPort(edge))
+					next.ServeHTTP(w, r.WithContext(ctx))
+				})
+			},
+			dial: func(t *testing.T, e *gatewaytest.Env) *gatewaytest.Peer { return e.DialWS(t) },
+			want: func(*gatewaytest.Env) netip.AddrPort { return edge },
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &connectInfos{}
+			hub := gateway.New(gateway.Options{Handler: rec, Logger: testutil.Logger(t)})
+			var handler http.Handler = hub.WebSocketHandler(nil)
+			if tc.serve != nil {
+				handler = tc.serve(handler)
+			}
+			e := gatewaytest.Serve(t, hub, httptest.NewServer(handler))
+			e.Events = &rec.Recorder
+			p := tc.dial(t, e)
+			id := e.Events.WaitConnects(t, 1)[0]
+			if got, want := rec.info(id).LocalAddr, tc.want(e); got != want {
+				t.Errorf("OnConnect: LocalAddr = %v, want %v", got, want)
+			}
+			p.Close()
+			if got, want := e.Events.WaitCloses(t, 1)[0].LocalAddr, tc.want(e); got != want {
+				t.Errorf("OnClose: LocalAddr = %v, want %v", got, want)
+			}
+		})
 	}
 }
 
