@@ -61,8 +61,12 @@ type client struct {
 	uid    string
 	groups map[string]struct{}
 
+	// smu guards the session: session is its map form, unless raw is
+	// not nil: then it was last written raw (see session.go). A stored
+	// raw slice is never modified, only replaced.
 	smu     sync.Mutex
 	session Session
+	raw     []byte
 
 	qmu    sync.Mutex
 	queue  []item

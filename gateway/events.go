@@ -26,8 +26,8 @@ type Handler interface {
 	// OnMessage returns.
 	OnMessage(c ClientInfo, data []byte)
 	// OnClose runs once when the connection has ended, whoever ended it.
-	// The client is no longer in the hub; c.UID and c.Session hold its
-	// last uid binding and session.
+	// The client is no longer in the hub; c.UID, c.Session and
+	// c.SessionRaw hold its last uid binding and session.
 	OnClose(c ClientInfo)
 }
 
@@ -44,9 +44,13 @@ type ClientInfo struct {
 	LocalAddr netip.AddrPort
 	// Transport is "websocket" or "text".
 	Transport string
-	// UID and Session are set for OnClose only.
-	UID     string
-	Session Session
+	// UID and Session are set for OnClose only: the client's last uid
+	// and session. A session last written raw is converted by
+	// [Options.SessionCodec] (nil if it could not be), and then
+	// SessionRaw holds its bytes; otherwise SessionRaw is nil.
+	UID        string
+	Session    Session
+	SessionRaw []byte
 }
 
 // WebSocketRequest is what OnWebSocketConnect learns from the upgrade
