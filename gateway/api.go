@@ -252,6 +252,18 @@ func (h *Hub) GetUIDByClientID(clientID string) (string, error) {
 	return c.uid, nil
 }
 
+// GetGroupsByClientID returns the groups a client is a member of,
+// sorted (GatewayWorker has it only as CMD_SELECT's "groups" field).
+func (h *Hub) GetGroupsByClientID(clientID string) ([]string, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	c, ok := h.clients[clientID]
+	if !ok {
+		return nil, ErrClientNotFound
+	}
+	return sortedKeys(c.groups), nil
+}
+
 // GetAllClientIDCount returns how many clients are connected.
 func (h *Hub) GetAllClientIDCount() int {
 	h.mu.RLock()

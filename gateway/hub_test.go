@@ -153,6 +153,26 @@ func TestAPI(t *testing.T) {
 	checkEq(t, "leaveGroup", call(gateway.Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), true)
 	checkEq(t, "leaveGroup again", call(gateway.Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), false)
 	checkEq(t, "room after leave", call(gateway.Call{Method: "getClientIdListByGroup", Group: "room"}), []string{id1})
+	for id, want := range map[string][]string{id1: {"room"}, id2: {"lobby"}, id3: {"lobby"}} {
+		got, err := th.Hub.GetGroupsByClientID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkEq(t, "GetGroupsByClientID", got, want)
+	}
+	th.Hub.JoinGroup(id2, "b")
+	th.Hub.JoinGroup(id2, "a")
+	if got, _ := th.Hub.GetGroupsByClientID(id2); !slices.Equal(got, []string{"a", "b", "lobby"}) {
+		t.Errorf("GetGroupsByClientID = %q, want sorted [a b lobby]", got)
+	}
+	th.Hub.Ungroup("a")
+	th.Hub.LeaveGroup(id2, "b")
+	if got, _ := th.Hub.GetGroupsByClientID(id2); !slices.Equal(got, []string{"lobby"}) {
+		t.Errorf("GetGroupsByClientID after Ungroup and LeaveGroup = %q, want [lobby]", got)
+	}
+	if _, err := th.Hub.GetGroupsByClientID("7f00000100000000ffff"); !errors.Is(err, gateway.ErrClientNotFound) {
+		t.Errorf("GetGroupsByClientID of a missing client: error %v, want ErrClientNotFound", err)
+	}
 
 	// Uids: one uid, many clients; binding another uid replaces.
 	checkEq(t, "bindUid", call(gateway.Call{Method: "bindUid", ClientID: id1, UID: "alice"}), true)
