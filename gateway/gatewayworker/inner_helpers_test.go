@@ -47,7 +47,7 @@ func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := gateway.New(gateway.Options{Node: addr, Handler: in, Logger: testutil.Logger(t)})
+	hub := gateway.New(gateway.Options{Node: addr, Handler: in, SessionCodec: PHPSessionCodec{}, Logger: testutil.Logger(t)})
 	srv := httptest.NewServer(hub.WebSocketHandler(nil))
 	textLn := testutil.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())

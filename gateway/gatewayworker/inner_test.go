@@ -3,11 +3,13 @@ package gatewayworker
 import (
 	"bytes"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/wssgate/wssgate/gateway"
 	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
@@ -202,7 +204,7 @@ func testInnerCommands(t *testing.T, key string) {
 	// nothing is kept of the clients that left.
 	e.call(t, cmd(CmdSetSession, connA, sess, ""), cmd(CmdUpdateSession, connB, sess, ""))
 	e.in.mu.Lock()
-	left := len(e.in.sessions) + len(e.in.sticky)
+	left := len(e.in.sticky)
 	e.in.mu.Unlock()
 	if left != 0 {
 		t.Errorf("state kept for %d clients that left", left)
@@ -434,8 +436,55 @@ func TestNewInner(t *testing.T) {
 	if err := in.Serve(t.Context(), ln, nil); err == nil {
 		t.Errorf("Serve without a hub: got no error")
 	}
+	ln = testutil.Listen(t)
+	if err := in.Serve(t.Context(), ln, gateway.New(gateway.Options{})); err == nil || !strings.Contains(err.Error(), "SessionCodec") {
+		t.Errorf("Serve with a hub without a session codec: got %v, want the option named", err)
+	}
 	in, _ = NewInner(InnerConfig{Address: netip.MustParseAddrPort("10.0.0.1:2900")})
 	if in.pingEvery != DefaultPingInterval {
 		t.Errorf("on 10.0.0.1: ping %v, want %v", in.pingEvery, DefaultPingInterval)
+	}
+}
+
+// TestInnerSessionsInHub: the sessions a BusinessWorker stores are the
+// hub's raw sessions, kept byte for byte and seen by the hub's map API;
+// a session set as a map reaches the BusinessWorker serialized.
+func TestInnerSessionsInHub(t *testing.T) {
+	e := startInner(t, InnerConfig{})
+	w := e.dialWorker(t, "W:0", "")
+	c := gatewaytest.DialText(t, e.textAddr)
+	conn := w.expect(CmdOnConnect).ConnectionID
+	id := e.clientID(conn)
+	// Keys out of order, as PHP keeps them: a map cannot hold that.
+	sess := `a:3:{s:4:"role";s:1:"x";s:1:"n";i:1;s:4:"tags";a:1:{i:0;s:1:"a";}}`
+	w.send(Packet{Cmd: CmdSetSession, ConnectionID: conn, Flag: FlagBodyIsScalar, ExtData: []byte(sess)})
+	waitFor(t, "the session", func() bool { s, _ := e.hub.GetSessionRaw(id); return string(s) == sess })
+	m, err := e.hub.GetSession(id)
+	if want := (gateway.Session{"role": "x", "n": 1.0, "tags": []any{"a"}}); err != nil || !reflect.DeepEqual(m, want) {
+		t.Errorf("GetSession = %v, %v; want %v", m, err, want)
+	}
+	c.Send("raw")
+	if p := w.expect(CmdOnMessage); string(p.ExtData) != sess {
+		t.Errorf("CMD_ON_MESSAGE session %q, want %q", p.ExtData, sess)
+	}
+
+	// Set as a map (the push API's setSession): serialized, keys sorted.
+	if err := e.hub.SetSession(id, gateway.Session{"name": "bob", "age": 7.0}); err != nil {
+		t.Fatal(err)
+	}
+	c.Send("map")
+	mapped := `a:2:{s:3:"age";i:7;s:4:"name";s:3:"bob";}`
+	if p := w.expect(CmdOnMessage); string(p.ExtData) != mapped {
+		t.Errorf("CMD_ON_MESSAGE session %q, want %q", p.ExtData, mapped)
+	}
+	// CMD_UPDATE_SESSION merges into the serialized map.
+	w.send(Packet{Cmd: CmdUpdateSession, ConnectionID: conn, Flag: FlagBodyIsScalar, ExtData: []byte(`a:1:{s:4:"name";s:3:"eve";}`)})
+	merged := `a:2:{s:3:"age";i:7;s:4:"name";s:3:"eve";}`
+	waitFor(t, "the update", func() bool { s, _ := e.hub.GetSessionRaw(id); return string(s) == merged })
+	// A map again, then the client goes: CMD_ON_CLOSE has it serialized.
+	e.hub.UpdateSession(id, gateway.Session{"age": 8.0})
+	c.Close()
+	if p := w.expect(CmdOnClose); string(p.ExtData) != `a:2:{s:3:"age";i:8;s:4:"name";s:3:"eve";}` {
+		t.Errorf("CMD_ON_CLOSE session %q", p.ExtData)
 	}
 }
