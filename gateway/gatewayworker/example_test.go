@@ -22,7 +22,7 @@ func Example() {
 	registerLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := innerLn.Addr().(*net.TCPAddr).AddrPort()
 
-	inner, err := gatewayworker.NewInner(gatewayworker.InnerConfig{Address: addr, GatewayPort: 8282})
+	inner, err := gatewayworker.NewInner(gatewayworker.InnerConfig{Address: addr})
 	if err != nil {
 		fmt.Println(err)
 		return

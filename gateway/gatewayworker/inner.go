@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,8 +63,11 @@ type InnerConfig struct {
 	// connection may send commands at once, and a BusinessWorker that
 	// sends a non-empty key is refused, as PHP does.
 	SecretKey string
-	// GatewayPort is the public port written into every event (PHP: the
-	// port the Gateway's clients connect to). Zero writes 0.
+	// GatewayPort, if not zero, is the port written into every event as
+	// gateway_port, and into CMD_ON_WEBSOCKET_CONNECT as SERVER_PORT,
+	// instead of the port the client connected to (its text or WebSocket
+	// listener's, or the edge's): for clients that reach wssgate through
+	// a port mapping it does not see. Zero means the real port, as PHP.
 	GatewayPort uint16
 	// PingInterval is how often CMD_PING goes to every BusinessWorker.
 	// Zero means as PHP: DefaultPingInterval (25 s) unless Address is
@@ -186,7 +190,15 @@ func (in *Inner) header(c gateway.ClientInfo) (EventHeader, bool) {
 	if id.Addr != in.addr && !in.warnedAddr.Swap(true) {
 		in.log.Warn("hub client ids name another address than the inner listener's; GatewayClient will route to it", "id_address", id.Addr, "inner_address", in.addr)
 	}
-	return EventHeader{ID: id, Client: c.Addr, GatewayPort: in.gatewayPort}, true
+	return EventHeader{ID: id, Client: c.Addr, GatewayPort: in.port(c)}, true
+}
+
+// port is the port a client connected to, as events tell it.
+func (in *Inner) port(c gateway.ClientInfo) uint16 {
+	if in.gatewayPort != 0 {
+		return in.gatewayPort
+	}
+	return c.LocalAddr.Port()
 }
 
 // session returns a connected client's session from the hub; nil (no
@@ -279,7 +291,7 @@ func (in *Inner) OnWebSocketConnect(c gateway.ClientInfo, r *gateway.WebSocketRe
 	if !ok {
 		return
 	}
-	hs := HandshakeFromWebSocketRequest(r, c.Addr, in.gatewayPort)
+	hs := HandshakeFromWebSocketRequest(r, c.Addr, h.GatewayPort)
 	p, err := h.WebSocketConnect(in.session(c.ID), &hs)
 	if err != nil {
 		in.dropped.Add(1)
@@ -309,29 +321,41 @@ func (in *Inner) OnClose(c gateway.ClientInfo) {
 }
 
 // HandshakeFromWebSocketRequest fills a Handshake from what the hub
-// passes to OnWebSocketConnect. The hub keeps neither the method, the
-// raw request URI, the protocol version, the Host header nor the port
-// the client connected to: they are GET, path + "?" + the re-encoded
-// query, HTTP/1.1, the Host header if the hub kept it, and serverPort.
+// passes to OnWebSocketConnect: remote is the client's address and
+// serverPort the port it connected to (gateway.ClientInfo's Addr and
+// LocalAddr). A field the request lacks (one not read by a server) is
+// as a client sends it: GET, the path and re-encoded query, HTTP/1.1.
+// Go keeps no header order: Header holds Host first, then the other
+// headers sorted by name.
 func HandshakeFromWebSocketRequest(r *gateway.WebSocketRequest, remote netip.AddrPort, serverPort uint16) Handshake {
-	hs := Handshake{Method: "GET", Proto: "HTTP/1.1", RemoteAddr: remote, ServerPort: serverPort}
+	hs := Handshake{Method: "GET", Proto: "HTTP/1.1", RequestURI: "/", RemoteAddr: remote, ServerPort: serverPort}
 	if r == nil {
-		hs.RequestURI = "/"
 		return hs
 	}
-	hs.RequestURI = r.Path
-	if hs.RequestURI == "" {
-		hs.RequestURI = "/"
+	if r.Method != "" {
+		hs.Method = r.Method
 	}
-	if q := r.Query.Encode(); q != "" {
-		hs.RequestURI += "?" + q
+	if r.Proto != "" {
+		hs.Proto = r.Proto
 	}
-	hs.Host = r.Header.Get("Host")
+	switch {
+	case r.RequestURI != "":
+		hs.RequestURI = r.RequestURI
+	case r.Path != "":
+		hs.RequestURI = r.Path
+		if q := r.Query.Encode(); q != "" {
+			hs.RequestURI += "?" + q
+		}
+	}
+	hs.Host = r.Host
+	if hs.Host == "" {
+		hs.Host = r.Header.Get("Host")
+	}
 	if hs.Host != "" {
 		hs.Header = append(hs.Header, HeaderField{"Host", hs.Host})
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Header)) {
-		if name == "Host" {
+		if strings.EqualFold(name, "Host") {
 			continue
 		}
 		for _, v := range r.Header[name] {

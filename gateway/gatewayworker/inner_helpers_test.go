@@ -27,6 +27,7 @@ type innerEnv struct {
 	key       string
 	innerAddr string
 	wsURL     string
+	wsAddr    netip.AddrPort // the WebSocket listener's
 	textAddr  string
 }
 
@@ -72,7 +73,8 @@ func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 		srv.Close()
 	})
 	return &innerEnv{hub: hub, in: in, key: cfg.SecretKey, innerAddr: ln.Addr().String(),
-		wsURL: "ws" + strings.TrimPrefix(srv.URL, "http"), textAddr: textLn.Addr().String()}
+		wsURL: "ws" + strings.TrimPrefix(srv.URL, "http"), wsAddr: srv.Listener.Addr().(*net.TCPAddr).AddrPort(),
+		textAddr: textLn.Addr().String()}
 }
 
 // clientID returns the client id of a connection id of the env.
