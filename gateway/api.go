@@ -252,6 +252,18 @@ func (h *Hub) GetUIDByClientID(clientID string) (string, error) {
 	return c.uid, nil
 }
 
+// GetGroupsByClientID returns the groups a client is a member of,
+// sorted (GatewayWorker has it only as CMD_SELECT's "groups" field).
+func (h *Hub) GetGroupsByClientID(clientID string) ([]string, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	c, ok := h.clients[clientID]
+	if !ok {
+		return nil, ErrClientNotFound
+	}
+	return sortedKeys(c.groups), nil
+}
+
 // GetAllClientIDCount returns how many clients are connected.
 func (h *Hub) GetAllClientIDCount() int {
 	h.mu.RLock()
@@ -317,81 +329,6 @@ func (h *Hub) GetAllGroupIDList() []string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return sortedKeys(h.groups)
-}
-
-// GetAllClientSessions returns every connected client's session by
-// client id (clients without a session map to an empty one).
-func (h *Hub) GetAllClientSessions() map[string]Session {
-	return h.sessionsOf(h.snapshot(nil))
-}
-
-// GetClientSessionsByGroup returns the sessions of group's members by
-// client id.
-func (h *Hub) GetClientSessionsByGroup(group string) map[string]Session {
-	h.mu.RLock()
-	cs := slices.Collect(maps.Values(h.groups[group]))
-	h.mu.RUnlock()
-	return h.sessionsOf(cs)
-}
-
-func (h *Hub) sessionsOf(cs []*client) map[string]Session {
-	out := make(map[string]Session, len(cs))
-	for _, c := range cs {
-		c.smu.Lock()
-		s := c.session.clone()
-		c.smu.Unlock()
-		if s == nil {
-			s = Session{}
-		}
-		out[c.id] = s
-	}
-	return out
-}
-
-// SetSession replaces a client's session with a copy of s.
-func (h *Hub) SetSession(clientID string, s Session) error {
-	c, err := h.client(clientID)
-	if err != nil {
-		return err
-	}
-	s = s.clone()
-	c.smu.Lock()
-	c.session = s
-	c.smu.Unlock()
-	return nil
-}
-
-// UpdateSession merges s into a client's session: keys in s are set,
-// other keys are kept.
-func (h *Hub) UpdateSession(clientID string, s Session) error {
-	c, err := h.client(clientID)
-	if err != nil {
-		return err
-	}
-	s = s.clone()
-	c.smu.Lock()
-	if c.session == nil {
-		c.session = make(Session, len(s))
-	}
-	maps.Copy(c.session, s)
-	c.smu.Unlock()
-	return nil
-}
-
-// GetSession returns a copy of a client's session (empty, not nil, when
-// none was set).
-func (h *Hub) GetSession(clientID string) (Session, error) {
-	c, err := h.client(clientID)
-	if err != nil {
-		return nil, err
-	}
-	c.smu.Lock()
-	s := c.session.clone()
-	c.smu.Unlock()
-	if s == nil {
-		s = Session{}
-	}
-	return s, nil
 }
 
 // CloseClient closes a client's connection gracefully: what is already

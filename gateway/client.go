@@ -51,17 +51,22 @@ const closeWait = 5 * time.Second
 
 // client is one connection in the hub.
 type client struct {
-	id   string
-	hub  *Hub
-	addr netip.AddrPort
-	t    transport
+	id    string
+	hub   *Hub
+	addr  netip.AddrPort
+	local netip.AddrPort
+	t     transport
 
 	// Guarded by hub.mu.
 	uid    string
 	groups map[string]struct{}
 
+	// smu guards the session: session is its map form, unless raw is
+	// not nil: then it was last written raw (see session.go). A stored
+	// raw slice is never modified, only replaced.
 	smu     sync.Mutex
 	session Session
+	raw     []byte
 
 	qmu    sync.Mutex
 	queue  []item
@@ -79,17 +84,18 @@ type client struct {
 	pw       *progressWriter
 }
 
-// newClient makes a client of h for t and counts it in h until
-// h.serve(c, ...), which must follow, returns: call it before starting
-// the goroutine that runs serve, so that [Hub.Wait] waits for that
-// goroutine from its start.
-func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
+// newClient makes a client of h for t, whose peer is addr and which
+// connected to local, and counts it in h until h.serve(c, ...), which
+// must follow, returns: call it before starting the goroutine that runs
+// serve, so that [Hub.Wait] waits for that goroutine from its start.
+func (h *Hub) newClient(t transport, addr, local netip.AddrPort) *client {
 	h.started()
 	c := &client{
-		hub:  h,
-		addr: addr,
-		t:    t,
-		open: true,
+		hub:   h,
+		addr:  addr,
+		local: local,
+		t:     t,
+		open:  true,
 	}
 	c.pw = &progressWriter{c: c}
 	c.lastSeen.Store(h.clock())
@@ -97,7 +103,7 @@ func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
 }
 
 func (c *client) info() ClientInfo {
-	return ClientInfo{ID: c.id, Addr: c.addr, Transport: c.t.kind()}
+	return ClientInfo{ID: c.id, Addr: c.addr, LocalAddr: c.local, Transport: c.t.kind()}
 }
 
 // enqueue appends it to the send queue and wakes the writer. It reports

@@ -18,6 +18,13 @@
 // [Hub.Call] runs the same API from a decoded [Call], for the push API
 // and webhook replies.
 //
+// A client's session is a [Session] map. With [Options.SessionCodec] it
+// may also be written and read as the bytes of another system's format
+// ([Hub.SetSessionRaw], [Hub.ModifySessionRaw], [Hub.GetSessionRaw]), as
+// GatewayWorker's BusinessWorkers keep PHP-serialized sessions: it is
+// stored in the form last written, and the codec converts it when read
+// in the other.
+//
 // Every connection has one reader goroutine and, while something waits
 // to be sent, one writer goroutine. Sends only append to the client's
 // bounded queue; a client whose queue overflows

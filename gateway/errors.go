@@ -13,6 +13,9 @@ var (
 	ErrBadCall = errors.New("gateway: bad call")
 	// ErrShutdown: the hub is shutting down and takes no new clients.
 	ErrShutdown = errors.New("gateway: shutting down")
+	// ErrNoSessionCodec: a raw session method was called on a hub
+	// without Options.SessionCodec.
+	ErrNoSessionCodec = errors.New("gateway: no session codec")
 )
 
 // Disconnect says why the gateway ended a connection. WebSocket clients

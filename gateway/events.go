@@ -26,8 +26,8 @@ type Handler interface {
 	// OnMessage returns.
 	OnMessage(c ClientInfo, data []byte)
 	// OnClose runs once when the connection has ended, whoever ended it.
-	// The client is no longer in the hub; c.UID and c.Session hold its
-	// last uid binding and session.
+	// The client is no longer in the hub; c.UID, c.Session and
+	// c.SessionRaw hold its last uid binding and session.
 	OnClose(c ClientInfo)
 }
 
@@ -38,19 +38,42 @@ type ClientInfo struct {
 	// Addr is the client's address: the peer of the edge connection,
 	// or the one trusted forwarding headers name.
 	Addr netip.AddrPort
+	// LocalAddr is the address the client connected to: the text
+	// listener's, the WebSocket listener's, or for a client that came
+	// through the edge the edge's listener address. Zero if unknown.
+	LocalAddr netip.AddrPort
 	// Transport is "websocket" or "text".
 	Transport string
-	// UID and Session are set for OnClose only.
-	UID     string
-	Session Session
+	// UID and Session are set for OnClose only: the client's last uid
+	// and session. A session last written raw is converted by
+	// [Options.SessionCodec] (nil if it could not be), and then
+	// SessionRaw holds its bytes; otherwise SessionRaw is nil.
+	UID        string
+	Session    Session
+	SessionRaw []byte
 }
 
 // WebSocketRequest is what OnWebSocketConnect learns from the upgrade
-// request.
+// request. The address the client connected to is the ClientInfo's
+// LocalAddr.
 type WebSocketRequest struct {
-	Path    string
-	Header  http.Header
-	Query   url.Values
+	// Method is the request method ("GET").
+	Method string
+	// RequestURI is the request target as the client sent it: path and
+	// query, not re-encoded.
+	RequestURI string
+	// Proto is the protocol version ("HTTP/1.1").
+	Proto string
+	// Host is the Host header, port included if the client sent one
+	// (Go keeps it out of Header).
+	Host string
+	// Path is the decoded path of RequestURI.
+	Path string
+	// Header holds the request's headers but Host.
+	Header http.Header
+	// Query is the parsed query of RequestURI.
+	Query url.Values
+	// Cookies maps each cookie's name to its value.
 	Cookies map[string]string
 }
 

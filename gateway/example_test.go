@@ -65,7 +65,7 @@ func Example() {
 	fmt.Print(answer)
 	fmt.Println(hub.GetClientIDCountByGroup("lobby"), "in the lobby")
 	// Output:
-	// welcome 7f0000010b5600000000
+	// welcome 7f0000010b5600000001
 	// HELLO
 	// 1 in the lobby
 }

@@ -53,8 +53,18 @@ type Options struct {
 	// ended. An edge that counts or logs connections passes its hook here
 	// (cmd/wssgate passes proxy.Detach). Nil means nobody needs to know.
 	Detach func(*http.Request) (done func())
+	// SessionCodec converts sessions between the map form of the session
+	// API ([Hub.GetSession], [Hub.SetSession], [Hub.UpdateSession], ...,
+	// OnClose's ClientInfo.Session) and the bytes of another system's
+	// sessions, which the raw methods ([Hub.GetSessionRaw],
+	// [Hub.SetSessionRaw], [Hub.ModifySessionRaw]) store as they are:
+	// gatewayworker.PHPSessionCodec keeps GatewayWorker's PHP-serialized
+	// sessions byte for byte. Nil means sessions exist only as maps, and
+	// the raw methods return [ErrNoSessionCodec].
+	SessionCodec SessionCodec
 
-	// firstCounter is where client id counters start (tests of the wrap).
+	// firstCounter is where client id counters start (tests of the wrap);
+	// 0 means 1.
 	firstCounter uint32
 }
 
@@ -98,6 +108,7 @@ type Hub struct {
 	pingLimit   int
 	pingData    *message
 	detach      func(*http.Request) func()
+	codec       SessionCodec
 	epoch       time.Time
 	writers     sync.Pool // *bufio.Writer
 	stats       hubStats
@@ -131,6 +142,7 @@ func New(opts Options) *Hub {
 		pingEvery:   opts.PingInterval,
 		pingLimit:   opts.PingNotResponseLimit,
 		detach:      opts.Detach,
+		codec:       opts.SessionCodec,
 		epoch:       time.Now(),
 		clients:     make(map[string]*client),
 		groups:      make(map[string]map[string]*client),
@@ -396,7 +408,8 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 		c.t.conn().Close()
 	}
 
-	info.UID, info.Session = h.unregister(c)
+	info.UID = h.unregister(c)
+	info.Session, info.SessionRaw = h.takeSession(c)
 	h.log.Debug("client closed", "client_id", c.id, "err", err)
 	h.guard(c, "close", func() { h.handler.OnClose(info) })
 	return nil
@@ -448,8 +461,8 @@ func (h *Hub) register(c *client) error {
 }
 
 // unregister removes c from the hub, its groups and its uid, and returns
-// its last uid and session.
-func (h *Hub) unregister(c *client) (uid string, s Session) {
+// its last uid.
+func (h *Hub) unregister(c *client) (uid string) {
 	h.mu.Lock()
 	delete(h.clients, c.id)
 	for g := range c.groups {
@@ -462,9 +475,5 @@ func (h *Hub) unregister(c *client) (uid string, s Session) {
 		c.uid = ""
 	}
 	h.mu.Unlock()
-	c.smu.Lock()
-	s = c.session
-	c.session = nil
-	c.smu.Unlock()
-	return uid, s
+	return uid
 }

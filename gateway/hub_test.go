@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -42,11 +44,11 @@ func TestClientIDs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseClientID(%q): %v", id, err)
 		}
-		if gotNode != node || counter != uint32(i) {
-			t.Errorf("ParseClientID(%q) = %v, %d; want %v, %d", id, gotNode, counter, node, i)
+		if gotNode != node || counter != uint32(i+1) {
+			t.Errorf("ParseClientID(%q) = %v, %d; want %v, %d", id, gotNode, counter, node, i+1)
 		}
 	}
-	if id := "0a0102030b5400000000"; !seen[id] {
+	if id := "0a0102030b5400000001"; !seen[id] {
 		t.Errorf("first id is not %s (GatewayWorker's layout): %v", id, seen)
 	}
 	for _, bad := range []string{"", "7f000001", "zz0000010b5600000001", "7f0000010b56000000011"} {
@@ -62,15 +64,21 @@ func TestIDCounterWrapSkipsIDsInUse(t *testing.T) {
 	th := gatewaytest.New(t, opts)
 	_, a := th.Connect(t, "text") // ...fffffffe
 	_, b := th.Connect(t, "text") // ...ffffffff
-	_, c := th.Connect(t, "text") // wraps to ...00000000
-	if !strings.HasSuffix(a, "fffffffe") || !strings.HasSuffix(b, "ffffffff") || !strings.HasSuffix(c, "00000000") {
+	_, c := th.Connect(t, "text") // wraps past 0, never an id, to ...00000001
+	if !strings.HasSuffix(a, "fffffffe") || !strings.HasSuffix(b, "ffffffff") || !strings.HasSuffix(c, "00000001") {
 		t.Fatalf("ids %s %s %s do not wrap as expected", a, b, c)
 	}
 	// Wrap again, with the counter at a value still in use.
 	th.Hub.SetNextCounter(0xFFFFFFFE)
 	_, d := th.Connect(t, "text")
-	if d == a || d == b || d == c || !strings.HasSuffix(d, "00000001") {
-		t.Fatalf("after the wrap got %s, want the first counter not in use (…00000001)", d)
+	if d == a || d == b || d == c || !strings.HasSuffix(d, "00000002") {
+		t.Fatalf("after the wrap got %s, want the first counter in use by nobody, 0 skipped (…00000002)", d)
+	}
+	// A first counter of 0 is 1.
+	th.Hub.SetNextCounter(0)
+	_, e := th.Connect(t, "text")
+	if !strings.HasSuffix(e, "00000003") {
+		t.Fatalf("from counter 0 got %s, want …00000003 (0 skipped, 1 and 2 in use)", e)
 	}
 }
 
@@ -145,6 +153,26 @@ func TestAPI(t *testing.T) {
 	checkEq(t, "leaveGroup", call(gateway.Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), true)
 	checkEq(t, "leaveGroup again", call(gateway.Call{Method: "leaveGroup", ClientID: id2, Group: "room"}), false)
 	checkEq(t, "room after leave", call(gateway.Call{Method: "getClientIdListByGroup", Group: "room"}), []string{id1})
+	for id, want := range map[string][]string{id1: {"room"}, id2: {"lobby"}, id3: {"lobby"}} {
+		got, err := th.Hub.GetGroupsByClientID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkEq(t, "GetGroupsByClientID", got, want)
+	}
+	th.Hub.JoinGroup(id2, "b")
+	th.Hub.JoinGroup(id2, "a")
+	if got, _ := th.Hub.GetGroupsByClientID(id2); !slices.Equal(got, []string{"a", "b", "lobby"}) {
+		t.Errorf("GetGroupsByClientID = %q, want sorted [a b lobby]", got)
+	}
+	th.Hub.Ungroup("a")
+	th.Hub.LeaveGroup(id2, "b")
+	if got, _ := th.Hub.GetGroupsByClientID(id2); !slices.Equal(got, []string{"lobby"}) {
+		t.Errorf("GetGroupsByClientID after Ungroup and LeaveGroup = %q, want [lobby]", got)
+	}
+	if _, err := th.Hub.GetGroupsByClientID("7f00000100000000ffff"); !errors.Is(err, gateway.ErrClientNotFound) {
+		t.Errorf("GetGroupsByClientID of a missing client: error %v, want ErrClientNotFound", err)
+	}
 
 	// Uids: one uid, many clients; binding another uid replaces.
 	checkEq(t, "bindUid", call(gateway.Call{Method: "bindUid", ClientID: id1, UID: "alice"}), true)
@@ -294,8 +322,10 @@ func TestDataJSON(t *testing.T) {
 
 func TestOnWebSocketConnect(t *testing.T) {
 	th := gatewaytest.New(t, gateway.Options{})
-	h := map[string][]string{"Cookie": {"session=s1; theme=dark"}, "X-App": {"demo"}}
-	ws, _, err := websocket.DefaultDialer.Dial(th.WSURL+"/wss?token=abc&room=7", h)
+	h := map[string][]string{"Cookie": {"session=s1; theme=dark"}, "X-App": {"demo"}, "Host": {"chat.example:8443"}}
+	// The raw target keeps its order and escapes; Query decodes them.
+	const target = "/w%73s?token=abc&room=7&q=a%2Bb+c&t=%7e"
+	ws, _, err := websocket.DefaultDialer.Dial(th.WSURL+target, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,9 +333,101 @@ func TestOnWebSocketConnect(t *testing.T) {
 	ids := th.Events.WaitConnects(t, 1)
 	var req *gateway.WebSocketRequest
 	th.Events.Wait(t, "websocket connect", func() bool { req = th.Events.WebSocketRequest(ids[0]); return req != nil })
-	if req.Path != "/wss" || req.Query.Get("token") != "abc" || req.Query.Get("room") != "7" ||
+	if req.Path != "/wss" || req.Query.Get("token") != "abc" || req.Query.Get("room") != "7" || req.Query.Get("q") != "a+b c" ||
 		req.Cookies["session"] != "s1" || req.Cookies["theme"] != "dark" || req.Header.Get("X-App") != "demo" {
 		t.Errorf("OnWebSocketConnect got %+v", req)
+	}
+	for _, c := range []struct{ name, got, want string }{
+		{"Method", req.Method, "GET"},
+		{"RequestURI", req.RequestURI, target},
+		{"Proto", req.Proto, "HTTP/1.1"},
+		{"Host", req.Host, "chat.example:8443"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+// connectInfos records the ClientInfo of every OnConnect, beside what
+// its Recorder records.
+type connectInfos struct {
+	gatewaytest.Recorder
+	mu    sync.Mutex
+	infos map[string]gateway.ClientInfo
+}
+
+func (r *connectInfos) OnConnect(c gateway.ClientInfo) {
+	r.mu.Lock()
+	if r.infos == nil {
+		r.infos = make(map[string]gateway.ClientInfo)
+	}
+	r.infos[c.ID] = c
+	r.mu.Unlock()
+	r.Recorder.OnConnect(c)
+}
+
+func (r *connectInfos) info(id string) gateway.ClientInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.infos[id]
+}
+
+// TestLocalAddr checks that every event tells the address the client
+// connected to: the text listener's, the WebSocket server's, or the one
+// an edge's HTTP server put in the request's context.
+func TestLocalAddr(t *testing.T) {
+	edge := netip.MustParseAddrPort("192.0.2.7:443")
+	for _, tc := range []struct {
+		name string
+		// serve mounts the hub's WebSocket handler, as an edge would.
+		serve func(http.Handler) http.Handler
+		dial  func(t *testing.T, e *gatewaytest.Env) *gatewaytest.Peer
+		want  func(e *gatewaytest.Env) netip.AddrPort
+	}{
+		{
+			name: "text",
+			dial: func(t *testing.T, e *gatewaytest.Env) *gatewaytest.Peer { return e.DialText(t) },
+			want: func(e *gatewaytest.Env) netip.AddrPort { return netip.MustParseAddrPort(e.TextAddr) },
+		},
+		{
+			name: "websocket",
+			dial: func(t *testing.T, e *gatewaytest.Env) *gatewaytest.Peer { return e.DialWS(t) },
+			want: func(e *gatewaytest.Env) netip.AddrPort {
+				return e.Server.Listener.Addr().(*net.TCPAddr).AddrPort()
+			},
+		},
+		{
+			name: "websocket through an edge",
+			serve: func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					ctx := context.WithValue(r.Context(), http.LocalAddrContextKey, net.TCPAddrFromAddrPort(edge))
+					next.ServeHTTP(w, r.WithContext(ctx))
+				})
+			},
+			dial: func(t *testing.T, e *gatewaytest.Env) *gatewaytest.Peer { return e.DialWS(t) },
+			want: func(*gatewaytest.Env) netip.AddrPort { return edge },
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &connectInfos{}
+			hub := gateway.New(gateway.Options{Handler: rec, Logger: testutil.Logger(t)})
+			var handler http.Handler = hub.WebSocketHandler(nil)
+			if tc.serve != nil {
+				handler = tc.serve(handler)
+			}
+			e := gatewaytest.Serve(t, hub, httptest.NewServer(handler))
+			e.Events = &rec.Recorder
+			p := tc.dial(t, e)
+			id := e.Events.WaitConnects(t, 1)[0]
+			if got, want := rec.info(id).LocalAddr, tc.want(e); got != want {
+				t.Errorf("OnConnect: LocalAddr = %v, want %v", got, want)
+			}
+			p.Close()
+			if got, want := e.Events.WaitCloses(t, 1)[0].LocalAddr, tc.want(e); got != want {
+				t.Errorf("OnClose: LocalAddr = %v, want %v", got, want)
+			}
+		})
 	}
 }
 

@@ -39,13 +39,15 @@ func (h *Hub) ServeText(ctx context.Context, ln net.Listener) error {
 			tc.SetKeepAlive(true)
 		}
 		t := &textTransport{nc: nc, r: bufio.NewReaderSize(nc, 4096), max: h.maxMessage}
-		c := h.newClient(t, remoteAddr4(nc.RemoteAddr())) // counted before its goroutine starts
+		c := h.newClient(t, addrPort(nc.RemoteAddr()), addrPort(nc.LocalAddr())) // counted before its goroutine starts
 		t.c = c
 		go h.serve(c, nil)
 	}
 }
 
-func remoteAddr4(a net.Addr) netip.AddrPort {
+// addrPort returns a TCP address as an AddrPort, an IPv4-mapped IPv6
+// address as IPv4; the zero AddrPort if a is not an IP address and port.
+func addrPort(a net.Addr) netip.AddrPort {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())

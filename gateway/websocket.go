@@ -72,13 +72,20 @@ func (wh *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	t := newWSTransport(ws, wh.hub.maxMessage)
-	c := wh.hub.newClient(t, wh.clientAddr(r))
+	c := wh.hub.newClient(t, wh.clientAddr(r), localAddr(r, t.nc))
 	t.c = c
 	req := &WebSocketRequest{
-		Path:    r.URL.Path,
-		Header:  r.Header.Clone(),
-		Query:   r.URL.Query(),
-		Cookies: make(map[string]string),
+		Method:     r.Method,
+		RequestURI: r.RequestURI,
+		Proto:      r.Proto,
+		Host:       r.Host,
+		Path:       r.URL.Path,
+		Header:     r.Header.Clone(),
+		Query:      r.URL.Query(),
+		Cookies:    make(map[string]string),
+	}
+	if req.RequestURI == "" {
+		req.RequestURI = r.URL.RequestURI() // a request not read by a server
 	}
 	for _, ck := range r.Cookies() {
 		req.Cookies[ck.Name] = ck.Value
@@ -98,6 +105,18 @@ func (wh *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func remoteAddr(r *http.Request) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// localAddr returns the address the client connected to: the one the
+// HTTP server that read the request put in its context (through the
+// edge, the edge's listener address), else the connection's own.
+func localAddr(r *http.Request, nc net.Conn) netip.AddrPort {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap := addrPort(a); ap.IsValid() {
+			return ap
+		}
+	}
+	return addrPort(nc.LocalAddr())
 }
 
 // wsTransport reads with gorilla/websocket and writes frames itself, so

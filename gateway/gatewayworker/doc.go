@@ -19,15 +19,17 @@
 //   - PHP serialize ([Serialize], [Unserialize], [Array]) with
 //     array_replace_recursive ([ReplaceRecursive], [UpdateSession]) and
 //     conversion to and from JSON ([ToJSON], [FromJSON],
-//     [SessionToJSON], [SessionFromJSON]);
+//     [SessionToJSON], [SessionFromJSON]), and the hub's session codec
+//     ([PHPSessionCodec]), which keeps sessions in PHP's form;
 //   - the events a Gateway sends a BusinessWorker ([EventHeader],
 //     [Handshake]);
 //   - a Register service ([Register]) and a Register client that keeps
 //     a Gateway registered with another Register ([RegisterClient]);
 //   - a Gateway's inner side ([Inner]): the listener BusinessWorkers and
 //     GatewayClient connect to, running their commands on the hub
-//     ([Hub], which *gateway.Hub satisfies), and the gateway.Handler that
-//     turns the hub's client events into events for the BusinessWorkers.
+//     ([Hub], which *gateway.Hub satisfies; it keeps the sessions), and
+//     the gateway.Handler that turns the hub's client events into events
+//     for the BusinessWorkers.
 //
 // Decoders never panic on hostile input: they return a [*PacketError]
 // or [*SyntaxError] wrapping one of the package's sentinel errors.

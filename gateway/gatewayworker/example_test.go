@@ -10,9 +10,10 @@ import (
 )
 
 // A Gateway as wssgate wires it: the hub makes GatewayWorker client ids
-// from the inner address, sends its events to the Inner, and the Inner
-// runs the BusinessWorkers' and GatewayClient's commands on the hub. A
-// Register hands the inner address out.
+// from the inner address, keeps sessions in PHP's form, and sends its
+// events to the Inner; the Inner runs the BusinessWorkers' and
+// GatewayClient's commands on the hub. A Register hands the inner
+// address out.
 func Example() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -21,12 +22,12 @@ func Example() {
 	registerLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := innerLn.Addr().(*net.TCPAddr).AddrPort()
 
-	inner, err := gatewayworker.NewInner(gatewayworker.InnerConfig{Address: addr, GatewayPort: 8282})
+	inner, err := gatewayworker.NewInner(gatewayworker.InnerConfig{Address: addr})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	hub := gateway.New(gateway.Options{Node: addr, Handler: inner})
+	hub := gateway.New(gateway.Options{Node: addr, Handler: inner, SessionCodec: gatewayworker.PHPSessionCodec{}})
 	register := gatewayworker.NewRegister(gatewayworker.RegisterConfig{})
 	defer register.AddGateway(addr.String())()
 

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/wssgate/wssgate/gateway"
 )
 
 // The seed corpora are the captured vectors (added here) and the files
@@ -209,10 +211,10 @@ func FuzzInnerCommand(f *testing.F) {
 			t.Fatal(err)
 		}
 		one := ClientID{Addr: in.addr, ConnectionID: 1}.String()
-		in.sessions[one] = []byte(`a:1:{s:1:"a";i:1;}`)
+		hub := &oneClientHub{id: one, session: []byte(`a:1:{s:1:"a";i:1;}`)}
 		ours, theirs := net.Pipe()
 		go io.Copy(io.Discard, theirs)
-		c := &innerConn{in: in, hub: oneClientHub{id: one}, nc: ours, q: newSendQueue(ours, 1<<20, true), log: in.log, authorized: true}
+		c := &innerConn{in: in, hub: hub, nc: ours, q: newSendQueue(ours, 1<<20, true), log: in.log, authorized: true}
 		c.handle(&p)
 		c.q.close()
 		c.q.wait()
@@ -220,8 +222,12 @@ func FuzzInnerCommand(f *testing.F) {
 	})
 }
 
-// oneClientHub is a Hub with one client, in group "g" and bound to "u".
-type oneClientHub struct{ id string }
+// oneClientHub is a Hub with one client, in group "g", bound to "u" and
+// with a session.
+type oneClientHub struct {
+	id      string
+	session []byte
+}
 
 func (h oneClientHub) list(ok bool) []string {
 	if ok {
@@ -248,3 +254,32 @@ func (h oneClientHub) GetClientIDListByGroup(g string) []string   { return h.lis
 func (h oneClientHub) GetAllGroupIDList() []string                { return []string{"g"} }
 func (h oneClientHub) CloseClient(string, []byte) error           { return nil }
 func (h oneClientHub) DestroyClient(string) error                 { return nil }
+
+func (h *oneClientHub) GetGroupsByClientID(id string) ([]string, error) {
+	if id != h.id {
+		return nil, gateway.ErrClientNotFound
+	}
+	return []string{"g"}, nil
+}
+
+func (h *oneClientHub) GetSessionRaw(id string) ([]byte, error) {
+	if id != h.id {
+		return nil, gateway.ErrClientNotFound
+	}
+	return bytes.Clone(h.session), nil
+}
+
+func (h *oneClientHub) SetSessionRaw(id string, s []byte) error {
+	return h.ModifySessionRaw(id, func([]byte) ([]byte, error) { return bytes.Clone(s), nil })
+}
+
+func (h *oneClientHub) ModifySessionRaw(id string, f func([]byte) ([]byte, error)) error {
+	if id != h.id {
+		return gateway.ErrClientNotFound
+	}
+	s, err := f(bytes.Clone(h.session))
+	if err == nil {
+		h.session = s
+	}
+	return err
+}

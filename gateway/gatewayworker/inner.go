@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,10 @@ import (
 )
 
 // Hub is what the inner listener needs of the connection hub: the
-// GatewayWorker API that *gateway.Hub has. Client ids are the hub's.
+// GatewayWorker API that *gateway.Hub has. Client ids are the hub's, and
+// sessions are kept in the hub in their raw form, the PHP-serialized
+// strings of [PHPSessionCodec], which the hub must have as its
+// gateway.Options.SessionCodec.
 type Hub interface {
 	SendToAll(data []byte, only, exclude []string) int
 	SendToClient(clientID string, data []byte) error
@@ -39,8 +43,12 @@ type Hub interface {
 	GetClientIDCountByGroup(group string) int
 	GetClientIDListByGroup(group string) []string
 	GetAllGroupIDList() []string
+	GetGroupsByClientID(clientID string) ([]string, error)
 	CloseClient(clientID string, last []byte) error
 	DestroyClient(clientID string) error
+	GetSessionRaw(clientID string) ([]byte, error)
+	SetSessionRaw(clientID string, session []byte) error
+	ModifySessionRaw(clientID string, f func(old []byte) ([]byte, error)) error
 }
 
 // InnerConfig configures an [Inner]. Every zero field means its default.
@@ -55,8 +63,11 @@ type InnerConfig struct {
 	// connection may send commands at once, and a BusinessWorker that
 	// sends a non-empty key is refused, as PHP does.
 	SecretKey string
-	// GatewayPort is the public port written into every event (PHP: the
-	// port the Gateway's clients connect to). Zero writes 0.
+	// GatewayPort, if not zero, is the port written into every event as
+	// gateway_port, and into CMD_ON_WEBSOCKET_CONNECT as SERVER_PORT,
+	// instead of the port the client connected to (its text or WebSocket
+	// listener's, or the edge's): for clients that reach wssgate through
+	// a port mapping it does not see. Zero means the real port, as PHP.
 	GatewayPort uint16
 	// PingInterval is how often CMD_PING goes to every BusinessWorker.
 	// Zero means as PHP: DefaultPingInterval (25 s) unless Address is
@@ -88,12 +99,13 @@ type InnerStats struct {
 // BusinessWorkers. Pass it as the hub's Handler, then run [Inner.Serve]
 // with the hub, which executes the commands.
 //
-// It keeps each client's session as the PHP-serialized string the
-// BusinessWorker sent, and sends each client's events to one
-// BusinessWorker connection, chosen at its first event (the one with
-// the fewest clients) and changed only when that worker goes away.
-// With no BusinessWorker connected, events are dropped and counted;
-// clients are never blocked.
+// Each client's session is the PHP-serialized string the BusinessWorker
+// sent, kept by the hub as its raw session (see [Hub]; the push API sees
+// it as a map through [PHPSessionCodec]). Inner sends each client's
+// events to one BusinessWorker connection, chosen at its first event
+// (the one with the fewest clients) and changed only when that worker
+// goes away. With no BusinessWorker connected, events are dropped and
+// counted; clients are never blocked.
 type Inner struct {
 	addr        netip.AddrPort
 	key         string
@@ -102,14 +114,20 @@ type Inner struct {
 	workerBuf   int
 	log         *slog.Logger
 
-	mu       sync.Mutex
-	workers  []*worker          // in arrival order
-	sticky   map[string]*worker // client id → its worker
-	sessions map[string][]byte  // client id → PHP session ("" none)
+	// hub is the hub Serve runs commands on, which keeps the sessions;
+	// nil before Serve (no BusinessWorker can be connected then, so
+	// events are dropped anyway).
+	hub atomic.Pointer[hubRef]
+
+	mu      sync.Mutex
+	workers []*worker          // in arrival order
+	sticky  map[string]*worker // client id → its worker
 
 	sent, dropped, commands, bad atomic.Int64
 	warnedAddr                   atomic.Bool
 }
+
+type hubRef struct{ Hub }
 
 type worker struct {
 	key     string // remote IP + ":" + worker_key
@@ -135,7 +153,6 @@ func NewInner(cfg InnerConfig) (*Inner, error) {
 		workerBuf:   cfg.WorkerBuffer,
 		log:         cfg.Logger,
 		sticky:      make(map[string]*worker),
-		sessions:    make(map[string][]byte),
 	}
 	if in.pingEvery == 0 && in.addr.Addr() != netip.AddrFrom4([4]byte{127, 0, 0, 1}) {
 		in.pingEvery = DefaultPingInterval
@@ -173,14 +190,42 @@ func (in *Inner) header(c gateway.ClientInfo) (EventHeader, bool) {
 	if id.Addr != in.addr && !in.warnedAddr.Swap(true) {
 		in.log.Warn("hub client ids name another address than the inner listener's; GatewayClient will route to it", "id_address", id.Addr, "inner_address", in.addr)
 	}
-	return EventHeader{ID: id, Client: c.Addr, GatewayPort: in.gatewayPort}, true
+	return EventHeader{ID: id, Client: c.Addr, GatewayPort: in.port(c)}, true
 }
 
-// session returns a client's stored session.
+// port is the port a client connected to, as events tell it.
+func (in *Inner) port(c gateway.ClientInfo) uint16 {
+	if in.gatewayPort != 0 {
+		return in.gatewayPort
+	}
+	return c.LocalAddr.Port()
+}
+
+// session returns a connected client's session from the hub; nil (no
+// session) if it has gone or there is no hub yet.
 func (in *Inner) session(id string) []byte {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.sessions[id]
+	hub := in.hub.Load()
+	if hub == nil {
+		return nil
+	}
+	s, err := hub.GetSessionRaw(id)
+	if err != nil && !errors.Is(err, gateway.ErrClientNotFound) {
+		in.log.Info("session not sent", "client_id", id, "err", err)
+	}
+	return s
+}
+
+// closedSession returns the session OnClose tells of: the raw one, or
+// the PHP form of the map the push API set last.
+func (in *Inner) closedSession(c gateway.ClientInfo) []byte {
+	if c.SessionRaw != nil || c.Session == nil {
+		return c.SessionRaw
+	}
+	s, err := PHPSessionCodec{}.Marshal(c.Session)
+	if err != nil {
+		in.log.Info("session not sent", "client_id", c.ID, "err", err)
+	}
+	return s
 }
 
 // dispatch queues an event packet to the client's worker.
@@ -194,7 +239,6 @@ func (in *Inner) dispatch(id string, p Packet, last bool) {
 	in.mu.Lock()
 	w := in.routeLocked(id)
 	if last {
-		delete(in.sessions, id)
 		if w != nil {
 			delete(in.sticky, id)
 			w.clients--
@@ -229,15 +273,13 @@ func (in *Inner) routeLocked(id string) *worker {
 	return best
 }
 
-// OnConnect implements gateway.Handler: CMD_ON_CONNECT.
+// OnConnect implements gateway.Handler: CMD_ON_CONNECT, with no session
+// yet.
 func (in *Inner) OnConnect(c gateway.ClientInfo) {
 	h, ok := in.header(c)
 	if !ok {
 		return
 	}
-	in.mu.Lock()
-	in.sessions[c.ID] = nil
-	in.mu.Unlock()
 	in.dispatch(c.ID, h.Event(CmdOnConnect, nil, nil), false)
 }
 
@@ -249,7 +291,7 @@ func (in *Inner) OnWebSocketConnect(c gateway.ClientInfo, r *gateway.WebSocketRe
 	if !ok {
 		return
 	}
-	hs := HandshakeFromWebSocketRequest(r, c.Addr, in.gatewayPort)
+	hs := HandshakeFromWebSocketRequest(r, c.Addr, h.GatewayPort)
 	p, err := h.WebSocketConnect(in.session(c.ID), &hs)
 	if err != nil {
 		in.dropped.Add(1)
@@ -269,39 +311,51 @@ func (in *Inner) OnMessage(c gateway.ClientInfo, data []byte) {
 }
 
 // OnClose implements gateway.Handler: CMD_ON_CLOSE with the last
-// session; the client's session and worker choice are forgotten.
+// session; the client's worker choice is forgotten.
 func (in *Inner) OnClose(c gateway.ClientInfo) {
 	h, ok := in.header(c)
 	if !ok {
 		return
 	}
-	in.dispatch(c.ID, h.Event(CmdOnClose, in.session(c.ID), nil), true)
+	in.dispatch(c.ID, h.Event(CmdOnClose, in.closedSession(c), nil), true)
 }
 
 // HandshakeFromWebSocketRequest fills a Handshake from what the hub
-// passes to OnWebSocketConnect. The hub keeps neither the method, the
-// raw request URI, the protocol version, the Host header nor the port
-// the client connected to: they are GET, path + "?" + the re-encoded
-// query, HTTP/1.1, the Host header if the hub kept it, and serverPort.
+// passes to OnWebSocketConnect: remote is the client's address and
+// serverPort the port it connected to (gateway.ClientInfo's Addr and
+// LocalAddr). A field the request lacks (one not read by a server) is
+// as a client sends it: GET, the path and re-encoded query, HTTP/1.1.
+// Go keeps no header order: Header holds Host first, then the other
+// headers sorted by name.
 func HandshakeFromWebSocketRequest(r *gateway.WebSocketRequest, remote netip.AddrPort, serverPort uint16) Handshake {
-	hs := Handshake{Method: "GET", Proto: "HTTP/1.1", RemoteAddr: remote, ServerPort: serverPort}
+	hs := Handshake{Method: "GET", Proto: "HTTP/1.1", RequestURI: "/", RemoteAddr: remote, ServerPort: serverPort}
 	if r == nil {
-		hs.RequestURI = "/"
 		return hs
 	}
-	hs.RequestURI = r.Path
-	if hs.RequestURI == "" {
-		hs.RequestURI = "/"
+	if r.Method != "" {
+		hs.Method = r.Method
 	}
-	if q := r.Query.Encode(); q != "" {
-		hs.RequestURI += "?" + q
+	if r.Proto != "" {
+		hs.Proto = r.Proto
 	}
-	hs.Host = r.Header.Get("Host")
+	switch {
+	case r.RequestURI != "":
+		hs.RequestURI = r.RequestURI
+	case r.Path != "":
+		hs.RequestURI = r.Path
+		if q := r.Query.Encode(); q != "" {
+			hs.RequestURI += "?" + q
+		}
+	}
+	hs.Host = r.Host
+	if hs.Host == "" {
+		hs.Host = r.Header.Get("Host")
+	}
 	if hs.Host != "" {
 		hs.Header = append(hs.Header, HeaderField{"Host", hs.Host})
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Header)) {
-		if name == "Host" {
+		if strings.EqualFold(name, "Host") {
 			continue
 		}
 		for _, v := range r.Header[name] {
@@ -320,6 +374,11 @@ func (in *Inner) Serve(ctx context.Context, ln net.Listener, hub Hub) error {
 		ln.Close()
 		return errors.New("gatewayworker: inner: no hub")
 	}
+	if _, err := hub.GetSessionRaw(""); errors.Is(err, gateway.ErrNoSessionCodec) {
+		ln.Close()
+		return errors.New("gatewayworker: inner: the hub keeps no raw sessions (set gateway.Options.SessionCodec to gatewayworker.PHPSessionCodec{})")
+	}
+	in.hub.Store(&hubRef{hub})
 	var ping func(context.Context)
 	if in.pingEvery > 0 {
 		ping = in.pingWorkers
@@ -507,23 +566,13 @@ func (c *innerConn) handle(p *Packet) error {
 	case CmdDestroy:
 		hub.DestroyClient(id)
 	case CmdUpdateSession:
-		// A client has an entry from OnConnect to OnClose: a command
-		// for a client that left stores nothing.
-		in.mu.Lock()
-		old, ok := in.sessions[id]
-		var merged []byte
-		var err error
-		if ok {
-			if merged, err = UpdateSession(old, p.ExtData); err == nil {
-				in.sessions[id] = merged
-			}
-		}
-		in.mu.Unlock()
-		if err != nil {
+		// A command for a client that left stores nothing.
+		err := hub.ModifySessionRaw(id, func(old []byte) ([]byte, error) { return UpdateSession(old, p.ExtData) })
+		if err != nil && !errors.Is(err, gateway.ErrClientNotFound) {
 			c.log.Info("session update not applied", "client_id", id, "err", err)
 		}
 	case CmdGetAllClientSessions:
-		return c.reply(in.sessionsOf(hub.GetAllClientIDList()))
+		return c.reply(sessionsOf(hub, hub.GetAllClientIDList()))
 	case CmdIsOnline:
 		return c.reply(boolInt(hub.IsOnline(id)))
 	case CmdBindUID:
@@ -593,7 +642,7 @@ func (c *innerConn) handle(p *Packet) error {
 			}
 		})
 	case CmdGetClientSessionsByGroup:
-		return c.reply(in.sessionsOf(hub.GetClientIDListByGroup(string(p.ExtData))))
+		return c.reply(sessionsOf(hub, hub.GetClientIDListByGroup(string(p.ExtData))))
 	case CmdGetClientCountByGroup:
 		if len(p.ExtData) == 0 {
 			return c.reply(int64(hub.GetAllClientIDCount()))
@@ -614,21 +663,20 @@ func (c *innerConn) handle(p *Packet) error {
 		}
 		return c.reply(out)
 	case CmdGetSessionByClientID:
-		if !hub.IsOnline(id) {
-			c.q.send(AppendReply(nil, []byte("N;")))
-			return nil
-		}
-		s := in.session(id)
-		if phpEmpty(s) {
+		s, err := hub.GetSessionRaw(id)
+		switch {
+		case errors.Is(err, gateway.ErrClientNotFound):
+			s = []byte("N;")
+		case err != nil:
+			c.log.Info("session not read", "client_id", id, "err", err)
+			s = []byte("N;")
+		case phpEmpty(s):
 			s = []byte("a:0:{}")
 		}
 		c.q.send(AppendReply(nil, s))
 	case CmdSetSession:
-		in.mu.Lock()
-		if _, ok := in.sessions[id]; ok {
-			in.sessions[id] = bytesClone(p.ExtData)
-		}
-		in.mu.Unlock()
+		// A command for a client that left stores nothing.
+		hub.SetSessionRaw(id, p.ExtData)
 	default:
 		// Events and pings sent to a Gateway: PHP logs and goes on.
 		c.log.Debug("ignoring a command a gateway does not take", "cmd", p.Cmd)
@@ -684,14 +732,17 @@ func (c *innerConn) send(p *Packet, f func(msg []byte)) error {
 	return nil
 }
 
-// sessionsOf returns [connection id => session string] for ids.
-func (in *Inner) sessionsOf(ids []string) *Array {
+// sessionsOf returns [connection id => session string] for the ids of
+// clients still connected.
+func sessionsOf(hub Hub, ids []string) *Array {
 	out := NewArray(len(ids))
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	for _, id := range ids {
-		if cid, err := ParseClientID(id); err == nil {
-			out.Set(IntKey(int64(cid.ConnectionID)), string(in.sessions[id]))
+		cid, err := ParseClientID(id)
+		if err != nil {
+			continue
+		}
+		if s, err := hub.GetSessionRaw(id); err == nil {
+			out.Set(IntKey(int64(cid.ConnectionID)), string(s))
 		}
 	}
 	return out
@@ -800,21 +851,17 @@ func (in *Inner) field(hub Hub, id, name string) any {
 			return uid
 		}
 	case "groups":
-		// The hub has no per-client group list: search the groups.
-		var gs *Array
-		for _, g := range hub.GetAllGroupIDList() {
-			if slices.Contains(hub.GetClientIDListByGroup(g), id) {
-				if gs == nil {
-					gs = &Array{}
-				}
+		// [group => group], null for none, as PHP's $connection->groups.
+		if groups, _ := hub.GetGroupsByClientID(id); len(groups) > 0 {
+			gs := NewArray(len(groups))
+			for _, g := range groups {
 				gs.Set(StringKey(g), g)
 			}
-		}
-		if gs != nil {
 			return gs
 		}
 	case "session":
-		return string(in.session(id))
+		s, _ := hub.GetSessionRaw(id)
+		return string(s)
 	}
 	return nil
 }

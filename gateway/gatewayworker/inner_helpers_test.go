@@ -27,6 +27,7 @@ type innerEnv struct {
 	key       string
 	innerAddr string
 	wsURL     string
+	wsAddr    netip.AddrPort // the WebSocket listener's
 	textAddr  string
 }
 
@@ -47,7 +48,7 @@ func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := gateway.New(gateway.Options{Node: addr, Handler: in, Logger: testutil.Logger(t)})
+	hub := gateway.New(gateway.Options{Node: addr, Handler: in, SessionCodec: PHPSessionCodec{}, Logger: testutil.Logger(t)})
 	srv := httptest.NewServer(hub.WebSocketHandler(nil))
 	textLn := testutil.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,7 +73,8 @@ func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 		srv.Close()
 	})
 	return &innerEnv{hub: hub, in: in, key: cfg.SecretKey, innerAddr: ln.Addr().String(),
-		wsURL: "ws" + strings.TrimPrefix(srv.URL, "http"), textAddr: textLn.Addr().String()}
+		wsURL: "ws" + strings.TrimPrefix(srv.URL, "http"), wsAddr: srv.Listener.Addr().(*net.TCPAddr).AddrPort(),
+		textAddr: textLn.Addr().String()}
 }
 
 // clientID returns the client id of a connection id of the env.

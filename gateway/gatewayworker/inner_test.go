@@ -2,12 +2,17 @@ package gatewayworker
 
 import (
 	"bytes"
+	"net/http"
 	"net/netip"
+	"net/url"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/wssgate/wssgate/gateway"
 	"github.com/wssgate/wssgate/gateway/gatewaytest"
 	"github.com/wssgate/wssgate/internal/testutil"
 )
@@ -21,15 +26,16 @@ func TestInnerCommands(t *testing.T) {
 }
 
 func testInnerCommands(t *testing.T, key string) {
-	e := startInner(t, InnerConfig{SecretKey: key, GatewayPort: 8282})
+	e := startInner(t, InnerConfig{SecretKey: key})
 	w := e.dialWorker(t, "ChatBusinessWorker:0", key)
 
-	// A WebSocket client: CMD_ON_CONNECT, then CMD_ON_WEBSOCKET_CONNECT.
+	// A WebSocket client: CMD_ON_CONNECT, then CMD_ON_WEBSOCKET_CONNECT,
+	// with the port it connected to.
 	a := gatewaytest.DialWS(t, e.wsURL+"/chat?token=abc&x[]=1", nil)
 	on := w.expect(CmdOnConnect)
 	idA := on.ClientID().String()
-	if on.LocalAddr().String() != e.innerAddr || on.GatewayPort != 8282 || !on.Scalar() || len(on.ExtData) != 0 || len(on.Body) != 0 {
-		t.Errorf("CMD_ON_CONNECT: got %+v", on)
+	if on.LocalAddr().String() != e.innerAddr || on.GatewayPort != e.wsAddr.Port() || !on.Scalar() || len(on.ExtData) != 0 || len(on.Body) != 0 {
+		t.Errorf("CMD_ON_CONNECT: got %+v, want gateway_port %d", on, e.wsAddr.Port())
 	}
 	if on.ClientAddr().Addr() != netip.MustParseAddr("127.0.0.1") || on.ClientPort == 0 {
 		t.Errorf("client address: got %v", on.ClientAddr())
@@ -43,7 +49,19 @@ func testInnerCommands(t *testing.T, key string) {
 		t.Fatal(err)
 	}
 	j, _ := ToJSON(v)
-	for _, want := range []string{`"get":{"token":"abc","x":["1"]}`, `"REQUEST_URI":"\/chat?token=abc&x%5B%5D=1"`, `"REMOTE_ADDR":"127.0.0.1"`, `"HTTP_SEC_WEBSOCKET_VERSION":"13"`, `"cookie":[]`} {
+	for _, want := range []string{
+		`"get":{"token":"abc","x":["1"]}`,
+		`"QUERY_STRING":"token=abc&x[]=1"`,
+		`"REQUEST_METHOD":"GET"`,
+		`"REQUEST_URI":"\/chat?token=abc&x[]=1"`, // as sent, not re-encoded
+		`"SERVER_PROTOCOL":"HTTP\/1.1"`,
+		`"SERVER_NAME":"` + e.wsAddr.String() + `"`, // workerman's host(): the Host header, port included
+		`"REMOTE_ADDR":"127.0.0.1"`,
+		`"SERVER_PORT":` + strconv.Itoa(int(e.wsAddr.Port())),
+		`"HTTP_HOST":"` + e.wsAddr.String() + `"`,
+		`"HTTP_SEC_WEBSOCKET_VERSION":"13"`,
+		`"cookie":[]`,
+	} {
 		if !strings.Contains(string(j), want) {
 			t.Errorf("handshake %s lacks %s", j, want)
 		}
@@ -74,6 +92,9 @@ func testInnerCommands(t *testing.T, key string) {
 	b := gatewaytest.DialText(t, e.textAddr)
 	onB := w.expect(CmdOnConnect)
 	idB := onB.ClientID().String()
+	if want := netip.MustParseAddrPort(e.textAddr).Port(); onB.GatewayPort != want {
+		t.Errorf("text CMD_ON_CONNECT: gateway_port %d, want %d", onB.GatewayPort, want)
+	}
 	b.Send("hi from telnet")
 	if m := w.expect(CmdOnMessage); string(m.Body) != "hi from telnet" || m.ConnectionID != onB.ConnectionID {
 		t.Errorf("text CMD_ON_MESSAGE: got %q from %d", m.Body, m.ConnectionID)
@@ -202,7 +223,7 @@ func testInnerCommands(t *testing.T, key string) {
 	// nothing is kept of the clients that left.
 	e.call(t, cmd(CmdSetSession, connA, sess, ""), cmd(CmdUpdateSession, connB, sess, ""))
 	e.in.mu.Lock()
-	left := len(e.in.sessions) + len(e.in.sticky)
+	left := len(e.in.sticky)
 	e.in.mu.Unlock()
 	if left != 0 {
 		t.Errorf("state kept for %d clients that left", left)
@@ -434,8 +455,140 @@ func TestNewInner(t *testing.T) {
 	if err := in.Serve(t.Context(), ln, nil); err == nil {
 		t.Errorf("Serve without a hub: got no error")
 	}
+	ln = testutil.Listen(t)
+	if err := in.Serve(t.Context(), ln, gateway.New(gateway.Options{})); err == nil || !strings.Contains(err.Error(), "SessionCodec") {
+		t.Errorf("Serve with a hub without a session codec: got %v, want the option named", err)
+	}
 	in, _ = NewInner(InnerConfig{Address: netip.MustParseAddrPort("10.0.0.1:2900")})
 	if in.pingEvery != DefaultPingInterval {
 		t.Errorf("on 10.0.0.1: ping %v, want %v", in.pingEvery, DefaultPingInterval)
+	}
+}
+
+// TestInnerPorts: events tell the port the client connected to, and
+// InnerConfig.GatewayPort overrides it in gateway_port and SERVER_PORT.
+func TestInnerPorts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		override uint16
+	}{
+		{"real ports", 0},
+		{"override", 8282},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startInner(t, InnerConfig{GatewayPort: tc.override})
+			w := e.dialWorker(t, "W:0", "")
+			want := func(real uint16) uint16 {
+				if tc.override != 0 {
+					return tc.override
+				}
+				return real
+			}
+
+			gatewaytest.DialWS(t, e.wsURL+"/", nil)
+			if p := w.expect(CmdOnConnect); p.GatewayPort != want(e.wsAddr.Port()) {
+				t.Errorf("websocket CMD_ON_CONNECT: gateway_port %d, want %d", p.GatewayPort, want(e.wsAddr.Port()))
+			}
+			hs := w.expect(CmdOnWebSocketConnect)
+			if hs.GatewayPort != want(e.wsAddr.Port()) {
+				t.Errorf("CMD_ON_WEBSOCKET_CONNECT: gateway_port %d, want %d", hs.GatewayPort, want(e.wsAddr.Port()))
+			}
+			v, err := Unserialize(hs.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			server, _ := v.(*Array).Get(StringKey("server"))
+			port, _ := server.(*Array).Get(StringKey("SERVER_PORT"))
+			if port != int64(want(e.wsAddr.Port())) {
+				t.Errorf("SERVER_PORT %v, want %d", port, want(e.wsAddr.Port()))
+			}
+
+			text := netip.MustParseAddrPort(e.textAddr).Port()
+			gatewaytest.DialText(t, e.textAddr)
+			if p := w.expect(CmdOnConnect); p.GatewayPort != want(text) {
+				t.Errorf("text CMD_ON_CONNECT: gateway_port %d, want %d", p.GatewayPort, want(text))
+			}
+		})
+	}
+}
+
+// TestInnerSessionsInHub: the sessions a BusinessWorker stores are the
+// hub's raw sessions, kept byte for byte and seen by the hub's map API;
+// a session set as a map reaches the BusinessWorker serialized.
+func TestInnerSessionsInHub(t *testing.T) {
+	e := startInner(t, InnerConfig{})
+	w := e.dialWorker(t, "W:0", "")
+	c := gatewaytest.DialText(t, e.textAddr)
+	conn := w.expect(CmdOnConnect).ConnectionID
+	id := e.clientID(conn)
+	// Keys out of order, as PHP keeps them: a map cannot hold that.
+	sess := `a:3:{s:4:"role";s:1:"x";s:1:"n";i:1;s:4:"tags";a:1:{i:0;s:1:"a";}}`
+	w.send(Packet{Cmd: CmdSetSession, ConnectionID: conn, Flag: FlagBodyIsScalar, ExtData: []byte(sess)})
+	waitFor(t, "the session", func() bool { s, _ := e.hub.GetSessionRaw(id); return string(s) == sess })
+	m, err := e.hub.GetSession(id)
+	if want := (gateway.Session{"role": "x", "n": 1.0, "tags": []any{"a"}}); err != nil || !reflect.DeepEqual(m, want) {
+		t.Errorf("GetSession = %v, %v; want %v", m, err, want)
+	}
+	c.Send("raw")
+	if p := w.expect(CmdOnMessage); string(p.ExtData) != sess {
+		t.Errorf("CMD_ON_MESSAGE session %q, want %q", p.ExtData, sess)
+	}
+
+	// Set as a map (the push API's setSession): serialized, keys sorted.
+	if err := e.hub.SetSession(id, gateway.Session{"name": "bob", "age": 7.0}); err != nil {
+		t.Fatal(err)
+	}
+	c.Send("map")
+	mapped := `a:2:{s:3:"age";i:7;s:4:"name";s:3:"bob";}`
+	if p := w.expect(CmdOnMessage); string(p.ExtData) != mapped {
+		t.Errorf("CMD_ON_MESSAGE session %q, want %q", p.ExtData, mapped)
+	}
+	// CMD_UPDATE_SESSION merges into the serialized map.
+	w.send(Packet{Cmd: CmdUpdateSession, ConnectionID: conn, Flag: FlagBodyIsScalar, ExtData: []byte(`a:1:{s:4:"name";s:3:"eve";}`)})
+	merged := `a:2:{s:3:"age";i:7;s:4:"name";s:3:"eve";}`
+	waitFor(t, "the update", func() bool { s, _ := e.hub.GetSessionRaw(id); return string(s) == merged })
+	// A map again, then the client goes: CMD_ON_CLOSE has it serialized.
+	e.hub.UpdateSession(id, gateway.Session{"age": 8.0})
+	c.Close()
+	if p := w.expect(CmdOnClose); string(p.ExtData) != `a:2:{s:3:"age";i:8;s:4:"name";s:3:"eve";}` {
+		t.Errorf("CMD_ON_CLOSE session %q", p.ExtData)
+	}
+}
+
+func TestHandshakeFromWebSocketRequest(t *testing.T) {
+	remote := netip.MustParseAddrPort("192.0.2.9:40000")
+	for _, tc := range []struct {
+		name string
+		r    *gateway.WebSocketRequest
+		want Handshake
+	}{
+		{
+			name: "as the hub fills it",
+			r: &gateway.WebSocketRequest{
+				Method: "GET", RequestURI: "/chat?a=%7e&b[]=1", Proto: "HTTP/1.1", Host: "example.com:8443",
+				Path: "/chat", Query: url.Values{"a": {"~"}, "b[]": {"1"}},
+				Header: http.Header{"User-Agent": {"ua"}, "Cookie": {"k=v"}, "X-Two": {"1", "2"}},
+			},
+			want: Handshake{
+				Method: "GET", RequestURI: "/chat?a=%7e&b[]=1", Proto: "HTTP/1.1", Host: "example.com:8443",
+				Header: []HeaderField{{"Host", "example.com:8443"}, {"Cookie", "k=v"}, {"User-Agent", "ua"}, {"X-Two", "1"}, {"X-Two", "2"}},
+			},
+		},
+		{
+			name: "without the request line",
+			r:    &gateway.WebSocketRequest{Path: "/p", Query: url.Values{"q": {"a b"}}, Header: http.Header{"Host": {"h"}}},
+			want: Handshake{Method: "GET", RequestURI: "/p?q=a+b", Proto: "HTTP/1.1", Host: "h", Header: []HeaderField{{"Host", "h"}}},
+		},
+		{
+			name: "nil",
+			want: Handshake{Method: "GET", RequestURI: "/", Proto: "HTTP/1.1"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.want.RemoteAddr, tc.want.ServerPort = remote, 8443
+			if got := HandshakeFromWebSocketRequest(tc.r, remote, 8443); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wssgate/wssgate/gateway"
 )
 
 func TestSerialize(t *testing.T) {
@@ -355,5 +358,47 @@ func TestParseStr(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// The compile-time check that PHPSessionCodec is a gateway.SessionCodec.
+var _ gateway.SessionCodec = PHPSessionCodec{}
+
+func TestPHPSessionCodec(t *testing.T) {
+	var codec PHPSessionCodec
+	for _, tt := range []struct {
+		name, php string
+		want      gateway.Session
+	}{
+		{"none", "", gateway.Session{}},
+		{"null", "N;", gateway.Session{}},
+		{"empty", "a:0:{}", gateway.Session{}},
+		{"captured", `a:3:{s:4:"role";s:1:"x";s:1:"n";i:2;s:4:"tags";a:2:{i:0;s:1:"a";i:1;s:1:"b";}}`,
+			gateway.Session{"role": "x", "n": 2.0, "tags": []any{"a", "b"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := codec.Unmarshal([]byte(tt.php))
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Unmarshal(%q) = %#v, %v; want %#v", tt.php, got, err, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{`i:1;`, `a:1:{`, `x`} {
+		if s, err := codec.Unmarshal([]byte(bad)); err == nil || s != nil {
+			t.Errorf("Unmarshal(%q) = %v, %v; want an error", bad, s, err)
+		}
+	}
+	for _, tt := range []struct {
+		s    gateway.Session
+		want string
+	}{
+		{nil, ""},
+		{gateway.Session{}, "a:0:{}"},
+		{gateway.Session{"n": 2.0, "name": "alice", "m": gateway.Session{"k": true}},
+			`a:3:{s:1:"m";a:1:{s:1:"k";b:1;}s:1:"n";i:2;s:4:"name";s:5:"alice";}`},
+	} {
+		if got, err := codec.Marshal(tt.s); err != nil || string(got) != tt.want {
+			t.Errorf("Marshal(%v) = %q, %v; want %q", tt.s, got, err, tt.want)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/wssgate/wssgate/gateway"
 )
 
 // A Gateway keeps each client's session as the PHP-serialized string the
@@ -248,4 +250,27 @@ func fromJSON(d *json.Decoder, depth int) (any, error) {
 		return a, nil
 	}
 	return nil, fmt.Errorf("unexpected token %v", tok)
+}
+
+// PHPSessionCodec is the gateway.SessionCodec of GatewayWorker's
+// sessions: the raw form is the PHP-serialized array a BusinessWorker
+// stores ("" for none), the map form what [SessionToMap] makes of it.
+// A hub that an [Inner] serves needs it as its
+// gateway.Options.SessionCodec; the push API and webhooks then see each
+// session as JSON, and a session they set reaches the BusinessWorkers
+// serialized. Its zero value is ready to use.
+type PHPSessionCodec struct{}
+
+// Marshal implements gateway.SessionCodec with [SessionFromMap]: keys
+// are sorted, and a nil session is "".
+func (PHPSessionCodec) Marshal(s gateway.Session) ([]byte, error) { return SessionFromMap(s) }
+
+// Unmarshal implements gateway.SessionCodec with [SessionToMap]: "" and
+// a serialized null are an empty session.
+func (PHPSessionCodec) Unmarshal(b []byte) (gateway.Session, error) {
+	m, err := SessionToMap(b)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
