@@ -36,7 +36,7 @@ func ExampleWorker() {
 
 	// The Gateway side, as wssgate wires it.
 	inner, _ := gatewayworker.NewInner(gatewayworker.InnerConfig{Address: addr})
-	hub := gateway.New(gateway.Options{Node: addr, Handler: inner})
+	hub := gateway.New(gateway.Options{Node: addr, Handler: inner, SessionCodec: gatewayworker.PHPSessionCodec{}})
 	register := gatewayworker.NewRegister(gatewayworker.RegisterConfig{})
 	register.AddGateway(addr.String())
 

@@ -86,7 +86,7 @@ func startWorkerChat(t *testing.T, key string) *gatewaytest.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := gatewaytest.Start(t, gateway.New(gateway.Options{Node: addr, Handler: inner, Logger: log}))
+	env := gatewaytest.Start(t, gateway.New(gateway.Options{Node: addr, Handler: inner, SessionCodec: gatewayworker.PHPSessionCodec{}, Logger: log}))
 	reg := gatewayworker.NewRegister(gatewayworker.RegisterConfig{SecretKey: key, Logger: log})
 	reg.AddGateway(addr.String())
 	w, err := gatewayworker.NewWorker(gatewayworker.WorkerConfig{

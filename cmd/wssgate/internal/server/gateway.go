@@ -11,6 +11,7 @@ import (
 
 	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/gateway"
+	"github.com/wssgate/wssgate/gateway/gatewayworker"
 	"github.com/wssgate/wssgate/gateway/pushapi"
 	"github.com/wssgate/wssgate/gateway/webhook"
 	"github.com/wssgate/wssgate/proxy"
@@ -74,7 +75,12 @@ func newGateway(cfg *config.Config, node netip.AddrPort, log *slog.Logger) (g *g
 				"webhook_worst_case", worst, "heartbeat_limit", interval*time.Duration(limit))
 		}
 	}
+	var sessions gateway.SessionCodec
+	if gw != nil {
+		sessions = gatewayworker.PHPSessionCodec{} // BusinessWorkers store them as PHP serialize() strings
+	}
 	hub := gateway.New(gateway.Options{
+		SessionCodec:         sessions,
 		Node:                 node,
 		Handler:              handler,
 		PingInterval:         interval,
