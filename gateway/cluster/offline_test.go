@@ -181,12 +181,17 @@ func TestPushStream(t *testing.T) {
 		})
 		var applied int64
 		consumers := 0
-		for _, tn := range nodes {
-			applied += tn.Stats().StreamApplied
-			if tn.Stats().StreamApplied > 0 {
-				consumers++
+		// The counter moves just after the ack.
+		waitFor(t, 5*time.Second, "the applied counters", func() bool {
+			applied, consumers = 0, 0
+			for _, tn := range nodes {
+				applied += tn.Stats().StreamApplied
+				if tn.Stats().StreamApplied > 0 {
+					consumers++
+				}
 			}
-		}
+			return applied >= n
+		})
 		if applied != n {
 			t.Errorf("applied %d, want %d", applied, n)
 		}
