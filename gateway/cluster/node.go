@@ -338,14 +338,16 @@ func (n *Node) Run(ctx context.Context) error {
 	n.ran.Store(true)
 	defer close(n.done)
 	ctx, cancel := context.WithCancel(ctx)
+	var watch sync.WaitGroup
+	defer watch.Wait()
 	defer cancel()
-	go func() {
+	watch.Go(func() {
 		select {
 		case <-n.stop:
 			cancel()
 		case <-ctx.Done():
 		}
-	}()
+	})
 
 	c, err := n.connect(ctx)
 	if err != nil {

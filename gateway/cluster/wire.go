@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/wssgate/wssgate/gateway"
 )
@@ -98,7 +99,7 @@ func (e *envelope) encode() (string, error) {
 }
 
 func decodeEnvelope(s string) (*envelope, error) {
-	i := bytes.IndexByte([]byte(s[:min(len(s), 1<<20)]), '\n')
+	i := strings.IndexByte(s, '\n')
 	if i < 0 {
 		return nil, errors.New("cluster: message without a header")
 	}
