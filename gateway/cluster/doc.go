@@ -65,4 +65,27 @@
 // rewrites its index entries when it is back (Redis may have lost them).
 // Nothing is queued meanwhile: pub/sub messages sent while a node is
 // disconnected are lost, as with any pub/sub.
+//
+// # Wiring, and what the hub still lacks
+//
+// Until the hub has the hooks below, the index catches changes made on
+// the hub directly (by a Handler, the chat handler or the GatewayWorker
+// inner listener) at the next refresh (NodeTTL/3), and a Handler's
+// OnClose should call [Node.ClientClosed]. Calls made through the Node
+// keep the index exact at once.
+//
+//   - A membership hook: the hub calls a function after any change, by
+//     any caller, that can make a uid or group go between no local member
+//     and some (BindUID for the new and the old uid, UnbindUID, JoinGroup,
+//     LeaveGroup, Ungroup, and a client's unregistering for its uid and
+//     each of its groups), outside its lock, on the caller's goroutine:
+//     [Node.MembershipChanged] is that function.
+//   - A per-start epoch in client ids: an exported first counter
+//     (Options.firstCounter today) set from [FirstCounter]([Epoch](...)),
+//     and a counter that wraps within its epoch's range.
+//   - The push API, webhooks, the chat handler and the inner listener
+//     calling an interface (Call(gateway.Call) (any, error) and the typed
+//     sends) instead of *gateway.Hub, so that cmd can pass the Node; and
+//     ErrUnavailable mapped to 503 (best as a gateway sentinel that this
+//     package wraps, so that pushapi need not import it).
 package cluster

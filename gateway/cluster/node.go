@@ -312,6 +312,13 @@ func (n *Node) updateLocked(err error) {
 		}
 		n.idx.needResync.Store(true)
 		n.log.Warn("cluster down: serving local clients only", "redis", n.cfg.Redis.Addrs, "err", n.err)
+		// Replies to calls in flight may never come: fail them now.
+		n.pmu.Lock()
+		for id, p := range n.pending {
+			delete(n.pending, id)
+			p.fail(fmt.Errorf("%w: %s", ErrUnavailable, n.err))
+		}
+		n.pmu.Unlock()
 	}
 	select {
 	case n.kick <- struct{}{}:
