@@ -349,14 +349,18 @@ func (n *Node) removeNode(ctx context.Context, c rueidis.Client, id string) erro
 			}
 		}
 	}
-	if err := doneScript.run(ctx, c, scriptRun{
+	deleted, err := doneScript.run(ctx, c, scriptRun{
 		keys: []string{n.k.cleaning(id), n.k.nodeUIDs(id), n.k.nodeGroups(id)},
 		args: []string{token},
-	})[0].Error(); err != nil {
+	})[0].AsInt64()
+	if err != nil {
 		return err
 	}
 	if err := c.Do(ctx, c.B().Srem().Key(n.k.nodes()).Member(id).Build()).Error(); err != nil {
 		return err
+	}
+	if deleted == 0 {
+		return nil // another janitor had removed them
 	}
 	n.stats.janitorRemoved.Add(1)
 	n.log.Info("janitor: removed a dead node's entries", "dead", id, "uids", len(uids), "groups", len(groups))

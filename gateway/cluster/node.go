@@ -79,7 +79,7 @@ type Stats struct {
 	Dropped          int64 // requests dropped: the inbox queue was full, or a message was malformed
 	Unavailable      int64 // calls that failed with ErrUnavailable
 	IndexWrites      int64 // index updates written to Redis
-	JanitorRemoved   int64 // dead nodes whose entries this node removed
+	JanitorRemoved   int64 // dead nodes whose index entries this node removed
 	OfflineStored    int64 // messages this node kept for offline uids
 	OfflineDelivered int64 // kept messages this node delivered at a bind
 	StreamApplied    int64 // push stream entries applied and acknowledged

@@ -121,11 +121,12 @@ return {redis.call('SMEMBERS', KEYS[3]), redis.call('SMEMBERS', KEYS[4])}
 `)
 
 // doneScript ends a janitor's removal: it deletes the node's reverse sets
-// and the claim, if the claim is still the janitor's.
+// and the claim, if the claim is still the janitor's, and returns how
+// many reverse sets it deleted (0: another janitor had been first).
 var doneScript = newScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return 1
+redis.call('DEL', KEYS[1])
+return redis.call('DEL', KEYS[2], KEYS[3])
 `)
 
 // refreshKey runs refreshScript and adds the node to the node set.
