@@ -163,3 +163,25 @@ func countPEM(t *testing.T, data []byte) int {
 		n++
 	}
 }
+
+func TestStartRedis(t *testing.T) {
+	r := StartRedis(t)
+	if got, err := r.Do("SET", "k", "v"); err != nil || got != "OK" {
+		t.Fatalf("SET = %q, %v; want OK", got, err)
+	}
+	if got, _ := r.Do("GET", "k"); got != "v" {
+		t.Fatalf("GET = %q, want v", got)
+	}
+	pid := r.PID()
+	r.Restart()
+	if r.PID() == pid || r.PID() == 0 {
+		t.Fatalf("PID after restart = %d, was %d", r.PID(), pid)
+	}
+	if got, _ := r.Do("EXISTS", "k"); got != "0" {
+		t.Fatalf("EXISTS after restart = %q, want 0 (no persistence)", got)
+	}
+	r.Stop()
+	if err := redisPing(r.Addr); err == nil {
+		t.Fatal("PING answered after Stop")
+	}
+}
