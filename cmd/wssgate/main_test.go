@@ -260,7 +260,7 @@ func TestExampleProgramConfigs(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example configurations found (%v)", err)
 	}
-	t.Setenv("WSSGATE_PUSH_SECRET", "change-me") // examples/push/config.yaml reads it
+	t.Setenv("WSSGATE_PUSH_SECRET", "change-me")  // examples/push/config.yaml reads it
 	t.Setenv("GATEWAYWORKER_SECRET", "change-me") // examples/gatewayworker/config.yaml reads it
 	for _, f := range files {
 		var out bytes.Buffer
