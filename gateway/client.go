@@ -20,8 +20,12 @@ type transport interface {
 	// readMessage returns the next message. The data is valid until the
 	// next call. A clean end by the client (close frame, EOF) is io.EOF.
 	readMessage() ([]byte, error)
-	// write encodes one queued item into w.
+	// write encodes one queued item into w; a data item that was partly
+	// written already (it.off > 0) goes on from there.
 	write(w *bufio.Writer, it item) error
+	// wire returns m as this transport puts it on the wire: the bytes
+	// a data item writes.
+	wire(m *message) []byte
 	// closed is called after a close item was written: it ends the
 	// connection gracefully (half-close or wait for the client's close
 	// frame), bounded by the given deadline.
@@ -31,6 +35,7 @@ type transport interface {
 // item is one entry of a client's send queue.
 type item struct {
 	kind itemKind
+	off  int           // itemData: bytes of its wire form already written
 	msg  *message      // itemData
 	ctl  []byte        // itemPong payload
 	disc Disconnect    // itemClose
@@ -59,6 +64,7 @@ type client struct {
 	// Guarded by hub.mu.
 	uid    string
 	groups map[string]struct{}
+	slot   int // index in hub.all
 
 	smu     sync.Mutex
 	session Session
@@ -76,7 +82,11 @@ type client struct {
 
 	lastSeen atomic.Int64 // hub clock, nanoseconds
 	writing  atomic.Int64 // hub clock of the write's last progress; 0 = not writing
-	pw       *progressWriter
+
+	// sock writes without blocking, from the sending goroutine, what
+	// would otherwise wait for the writer; not ok for a connection that
+	// cannot (TLS), whose sends all go through the queue.
+	sock rawSocket
 }
 
 // newClient makes a client of h for t and counts it in h until
@@ -91,13 +101,50 @@ func (h *Hub) newClient(t transport, addr netip.AddrPort) *client {
 		t:    t,
 		open: true,
 	}
-	c.pw = &progressWriter{c: c}
+	c.sock.init(t.conn())
 	c.lastSeen.Store(h.clock())
 	return c
 }
 
 func (c *client) info() ClientInfo {
 	return ClientInfo{ID: c.id, Addr: c.addr, Transport: c.t.kind()}
+}
+
+// send sends m to the client as workerman's TcpConnection::send does:
+// when nothing is queued it writes m at once, from the calling
+// goroutine, as far as the socket takes it without blocking, and queues
+// only the rest for the writer. It reports false when the client is
+// closing or was cut (a full queue, a broken socket).
+//
+// The write happens under qmu, so that sends to one client keep their
+// order, but never under the hub's lock: callers fan out over a copy of
+// the client list. It allocates nothing.
+func (c *client) send(m *message) bool {
+	c.qmu.Lock()
+	if !c.open {
+		c.qmu.Unlock()
+		return false
+	}
+	if !c.sock.ok() || c.writer || len(c.queue) > 0 {
+		return c.enqueueLocked(item{kind: itemData, msg: m})
+	}
+	wire := c.t.wire(m)
+	n, err := c.sock.tryWrite(wire)
+	switch {
+	case n == len(wire):
+		c.qmu.Unlock()
+		c.hub.stats.messagesOut.Add(1)
+		return true
+	case err != nil:
+		// A broken socket: the reader finds out too. Stop the sends
+		// and end the connection, as the writer does on an error.
+		c.open = false
+		c.qmu.Unlock()
+		c.hub.log.Debug("write failed", "client_id", c.id, "err", err)
+		c.t.conn().Close()
+		return false
+	}
+	return c.enqueueLocked(item{kind: itemData, msg: m, off: n})
 }
 
 // enqueue appends it to the send queue and wakes the writer. It reports
@@ -109,6 +156,11 @@ func (c *client) enqueue(it item) bool {
 		c.qmu.Unlock()
 		return false
 	}
+	return c.enqueueLocked(it)
+}
+
+// enqueueLocked is enqueue with qmu held, which it unlocks.
+func (c *client) enqueueLocked(it item) bool {
 	switch {
 	case it.kind == itemClose:
 		c.open = false
@@ -241,7 +293,7 @@ func (c *client) writeBatch(batch []item) (closing bool, wait time.Duration, err
 	c.progress()
 	defer c.writing.Store(0)
 	w := c.hub.writers.Get().(*bufio.Writer)
-	w.Reset(c.pw)
+	w.Reset(progressWriter{c})
 	defer func() {
 		w.Reset(nil)
 		c.hub.writers.Put(w)
@@ -278,7 +330,7 @@ const writeChunk = 16 << 10
 // records each piece the socket takes.
 type progressWriter struct{ c *client }
 
-func (pw *progressWriter) Write(p []byte) (n int, err error) {
+func (pw progressWriter) Write(p []byte) (n int, err error) {
 	nc := pw.c.t.conn()
 	for len(p) > 0 {
 		k := min(len(p), writeChunk)

@@ -19,11 +19,14 @@
 // and webhook replies.
 //
 // Every connection has one reader goroutine and, while something waits
-// to be sent, one writer goroutine. Sends only append to the client's
-// bounded queue; a client whose queue overflows
-// is disconnected and counted as a send failure, so a slow client never
-// slows delivery to the others, and the hub lock is never held while a
-// socket is written.
+// to be sent, one writer goroutine. A send writes to the socket at once,
+// from the sending goroutine, what the socket takes without blocking
+// (workerman's TcpConnection::send: write now, buffer on EAGAIN), and
+// appends only the rest to the client's bounded queue, for the writer;
+// a client whose queue overflows is disconnected and counted as a send
+// failure, so a slow client never slows delivery to the others. A
+// fan-out copies its receivers under the hub's lock and writes after
+// releasing it: the lock is never held while a socket is written.
 //
 // Every goroutine has an owner that waits for it. The hub owns each
 // connection's reader ([Hub.Wait] and [Hub.Shutdown] wait for it); the

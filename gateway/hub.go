@@ -100,10 +100,12 @@ type Hub struct {
 	detach      func(*http.Request) func()
 	epoch       time.Time
 	writers     sync.Pool // *bufio.Writer
+	lists       sync.Pool // *[]*client, for fan-outs
 	stats       hubStats
 
 	mu       sync.RWMutex
 	clients  map[string]*client
+	all      []*client // the clients again, densely, so that a fan-out copies them fast (client.slot is the index)
 	groups   map[string]map[string]*client
 	uids     map[string]map[string]*client
 	shutdown bool
@@ -252,7 +254,7 @@ func (h *Hub) heartbeat(clients []*client, ping bool) {
 			continue
 		}
 		if h.pingData != nil {
-			c.enqueue(item{kind: itemData, msg: h.pingData})
+			c.send(h.pingData)
 		}
 		if c.t.kind() == "websocket" {
 			c.enqueue(item{kind: itemPing})
@@ -264,10 +266,24 @@ func (h *Hub) heartbeat(clients []*client, ping bool) {
 func (h *Hub) snapshot(buf []*client) []*client {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for _, c := range h.clients {
-		buf = append(buf, c)
+	return append(buf, h.all...)
+}
+
+// list returns a pooled client list for a fan-out; putList gives it
+// back. A fan-out copies its receivers under the hub's read lock and
+// sends to them after unlocking, so that no socket is written under the
+// lock.
+func (h *Hub) list() *[]*client {
+	if l, ok := h.lists.Get().(*[]*client); ok {
+		return l
 	}
-	return buf
+	return new([]*client)
+}
+
+func (h *Hub) putList(l *[]*client) {
+	clear(*l) // drop the references
+	*l = (*l)[:0]
+	h.lists.Put(l)
 }
 
 // Wait returns nil once the hub has no clients: every connection has
@@ -443,6 +459,8 @@ func (h *Hub) register(c *client) error {
 	}
 	c.id = h.ids.newID(func(id string) bool { _, ok := h.clients[id]; return ok })
 	h.clients[c.id] = c
+	c.slot = len(h.all)
+	h.all = append(h.all, c)
 	h.stats.connections.Add(1)
 	return nil
 }
@@ -452,6 +470,10 @@ func (h *Hub) register(c *client) error {
 func (h *Hub) unregister(c *client) (uid string, s Session) {
 	h.mu.Lock()
 	delete(h.clients, c.id)
+	last := h.all[len(h.all)-1]
+	h.all[c.slot], last.slot = last, c.slot
+	h.all[len(h.all)-1] = nil
+	h.all = h.all[:len(h.all)-1]
 	for g := range c.groups {
 		h.removeFromGroup(g, c)
 	}

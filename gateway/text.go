@@ -63,8 +63,9 @@ type textTransport struct {
 	line []byte
 }
 
-func (t *textTransport) kind() string   { return "text" }
-func (t *textTransport) conn() net.Conn { return t.nc }
+func (t *textTransport) kind() string           { return "text" }
+func (t *textTransport) conn() net.Conn         { return t.nc }
+func (t *textTransport) wire(m *message) []byte { return m.textLine() }
 
 func (t *textTransport) readMessage() ([]byte, error) {
 	t.line = t.line[:0]
@@ -102,8 +103,8 @@ func (t *textTransport) write(w *bufio.Writer, it item) error {
 	if it.kind != itemData {
 		return nil // pings, pongs and close frames are WebSocket's
 	}
-	w.Write(it.msg.data)
-	return w.WriteByte('\n')
+	_, err := w.Write(it.msg.textLine()[it.off:])
+	return err
 }
 
 // closed half-closes the connection after the last line, so that it is

@@ -140,8 +140,9 @@ func newWSTransport(ws *websocket.Conn, max int64) *wsTransport {
 	return t
 }
 
-func (t *wsTransport) kind() string   { return "websocket" }
-func (t *wsTransport) conn() net.Conn { return t.nc }
+func (t *wsTransport) kind() string           { return "websocket" }
+func (t *wsTransport) conn() net.Conn         { return t.nc }
+func (t *wsTransport) wire(m *message) []byte { return m.wsFrame() }
 
 func (t *wsTransport) readMessage() ([]byte, error) {
 	_, r, err := t.ws.NextReader()
@@ -177,10 +178,7 @@ func (t *wsTransport) write(w *bufio.Writer, it item) error {
 	var frame []byte
 	switch it.kind {
 	case itemData:
-		if _, err := w.Write(it.msg.wsHeader()); err != nil {
-			return err
-		}
-		_, err := w.Write(it.msg.data)
+		_, err := w.Write(it.msg.wsFrame()[it.off:])
 		return err
 	case itemPing:
 		frame = wsframe.AppendControlFrame(w.AvailableBuffer(), wsframe.OpPing, "", false, [4]byte{})
