@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -17,19 +18,23 @@ type transport interface {
 	kind() string
 	// conn is the underlying connection, for deadlines and Close.
 	conn() net.Conn
-	// readMessage returns the next message. The data is valid until the
-	// next call. A clean end by the client (close frame, EOF) is io.EOF.
-	readMessage() ([]byte, error)
+	// consume parses b, bytes just read, and passes each complete
+	// message to its client's deliver, in order; the data is valid until
+	// deliver returns. b is reused once consume returns, so a message
+	// still incomplete is copied. A clean end by the client (a close
+	// frame) is io.EOF; a Disconnect means the hub ends the connection
+	// (queued close frame first); errHandlerPanic that deliver failed.
+	consume(b []byte) error
 	// write encodes one queued item into w; a data item that was partly
 	// written already (it.off > 0) goes on from there.
 	write(w *bufio.Writer, it item) error
 	// wire returns m as this transport puts it on the wire: the bytes
 	// a data item writes.
 	wire(m *message) []byte
-	// closed is called after a close item was written: it ends the
-	// connection gracefully (half-close or wait for the client's close
-	// frame), bounded by the given deadline.
-	closed(deadline time.Time)
+	// closed is called after a close item was written, for what the
+	// transport does then (the text protocol half-closes). The client
+	// then waits for the other side's answer (see client.closed).
+	closed()
 }
 
 // item is one entry of a client's send queue.
@@ -84,9 +89,17 @@ type client struct {
 	writing  atomic.Int64 // hub clock of the write's last progress; 0 = not writing
 
 	// sock writes without blocking, from the sending goroutine, what
-	// would otherwise wait for the writer; not ok for a connection that
-	// cannot (TLS), whose sends all go through the queue.
+	// would otherwise wait for the writer, and reads for the poller's
+	// bursts; not ok for a connection that cannot (TLS), whose sends all
+	// go through the queue and which has a reader goroutine.
 	sock rawSocket
+
+	polled    bool         // read by the poller's bursts; set before the poller has c
+	pollKey   int32        // c's key with the poller
+	rstate    atomic.Int32 // readIdle, readBusy, readAgain or readDone, when polled
+	hup       atomic.Bool  // the poller saw the socket end or fail
+	readTimer *time.Timer  // ends the reading a while after our close frame; set by the writer
+	done      func()       // called when the connection has ended, after OnClose; may be nil
 }
 
 // newClient makes a client of h for t and counts it in h until
@@ -141,7 +154,7 @@ func (c *client) send(m *message) bool {
 		c.open = false
 		c.qmu.Unlock()
 		c.hub.log.Debug("write failed", "client_id", c.id, "err", err)
-		c.t.conn().Close()
+		c.abort()
 		return false
 	}
 	return c.enqueueLocked(item{kind: itemData, msg: m, off: n})
@@ -166,13 +179,21 @@ func (c *client) enqueueLocked(it item) bool {
 		c.open = false
 	case len(c.queue) >= c.hub.sendQueue:
 		c.open = false
-		c.writes.Add(1)
+		// Closing a TLS connection can block on its close_notify, and
+		// the caller is a send: close it elsewhere. The reader owns that
+		// goroutine: its endRead waits for it. A socket the hub reads
+		// itself is shut down, which never blocks.
+		closer := !c.sock.ok()
+		if closer {
+			c.writes.Add(1)
+		}
 		c.qmu.Unlock()
 		c.hub.stats.sendFail.Add(1)
 		c.hub.log.Info("client too slow, disconnected", "client_id", c.id, "queued", c.hub.sendQueue)
-		// The caller may hold the hub lock, and closing a TLS connection
-		// can block on its close_notify: close it elsewhere. The reader
-		// owns this goroutine: its endRead waits for it.
+		if !closer {
+			c.abort()
+			return false
+		}
 		go func() {
 			defer c.writes.Done()
 			c.t.conn().Close()
@@ -242,7 +263,32 @@ func (c *client) stopSends() bool {
 // cut ends the connection at once, without a close frame.
 func (c *client) cut() {
 	c.stopSends()
+	c.abort()
+}
+
+// abort breaks the connection off so that its reader finds out and
+// ends it. A socket the hub reads itself is shut down, not closed: a
+// closed descriptor would leave the poller nothing to report, and
+// shutting down never blocks. Any other connection is closed.
+func (c *client) abort() {
+	if c.sock.ok() {
+		c.sock.shutdown(syscall.SHUT_RDWR)
+		return
+	}
 	c.t.conn().Close()
+}
+
+// closed runs once our close frame is out: the transport does its part,
+// and the reading ends when the client answers, or after wait. A polled
+// socket has no read to put a deadline on: a timer shuts its read side
+// down, which the poller reports as its end.
+func (c *client) closed(wait time.Duration) {
+	c.t.closed()
+	if !c.sock.ok() {
+		c.t.conn().SetReadDeadline(time.Now().Add(wait))
+		return
+	}
+	c.readTimer = time.AfterFunc(wait, func() { c.sock.shutdown(syscall.SHUT_RD) })
 }
 
 // writeLoop is the connection's writer: there is at most one at a time.
@@ -275,7 +321,7 @@ func (c *client) writeLoop() {
 		if closing {
 			// Nothing is queued after a close item: its enqueue
 			// stopped the sends.
-			c.t.closed(time.Now().Add(wait))
+			c.closed(wait)
 			return
 		}
 	}

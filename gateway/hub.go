@@ -82,10 +82,14 @@ type hubStats struct {
 // Create it with [New], run its heartbeat with [Hub.Run], and end it with
 // [Hub.Shutdown]; [Hub.Wait] tells when its last client has gone.
 //
-// The hub owns the goroutine serving each connection (the reader, which
-// ServeText and the WebSocket handler start): Wait and Shutdown wait for
-// it. The reader in turn owns its client's writer goroutine, which runs
-// only while something is queued, and the goroutine that closes a client
+// The hub owns each connection's reader: the goroutine that ServeText
+// and the WebSocket handler start to register it, which goes on reading
+// a connection the poller cannot take (TLS), or else the bursts the
+// poller starts when the idle connection has something to read. Wait and
+// Shutdown wait for the reader that ends the connection, and for the
+// poller's goroutine, which runs while any connection is polled. The
+// reader in turn owns its client's writer goroutine, which runs only
+// while something is queued, and the goroutine that closes a TLS client
 // found too slow: it waits for them before it calls OnClose.
 type Hub struct {
 	handler     Handler
@@ -101,6 +105,8 @@ type Hub struct {
 	epoch       time.Time
 	writers     sync.Pool // *bufio.Writer
 	lists       sync.Pool // *[]*client, for fan-outs
+	readBufs    sync.Pool // *[]byte of burstBuffer bytes
+	poll        poller
 	stats       hubStats
 
 	mu       sync.RWMutex
@@ -113,8 +119,8 @@ type Hub struct {
 	once     sync.Once
 
 	// lmu guards live and idle. live counts the clients from newClient
-	// until serve returns: by then OnClose has returned, and so have the
-	// client's goroutines but the reader that runs serve. idle, made by
+	// until finish is done: by then OnClose has returned, and so have the
+	// client's goroutines but the reader that runs finish. idle, made by
 	// a Wait while live > 0, is closed when live drops to zero: a hub
 	// that nobody waits on makes no channel.
 	lmu  sync.Mutex
@@ -168,6 +174,7 @@ func New(opts Options) *Hub {
 	}
 	h.ids = newIDGen(node, opts.firstCounter)
 	h.writers.New = func() any { return bufio.NewWriterSize(nil, 16<<10) }
+	h.readBufs.New = func() any { b := make([]byte, burstBuffer); return &b }
 	return h
 }
 
@@ -361,17 +368,25 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// serve runs a connection from registration to OnClose, on the calling
-// goroutine (its reader), which the hub started with newClient; the
-// writer runs on a goroutine of its own, which serve waits for.
-// onConnect, if not nil, runs after OnConnect (for OnWebSocketConnect).
-func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
-	defer h.ended()
+// serve runs a connection from its registration on, on the calling
+// goroutine, which the hub started with newClient: it registers c and
+// runs OnConnect (then onConnect, if not nil, for OnWebSocketConnect).
+// A connection the poller takes is then read by bursts (see readable)
+// and serve returns; any other is read here, and serve returns once it
+// has ended. The reader that finds the end runs finish, which calls
+// done, if not nil, last. The writer runs on a goroutine of its own,
+// which finish waits for.
+func (h *Hub) serve(c *client, onConnect func(ClientInfo), done func()) {
+	c.done = done
 	if err := h.register(c); err != nil {
 		c.close(disconnectShutdown())
 		c.endRead()
 		c.t.conn().Close()
-		return err
+		h.ended()
+		if done != nil {
+			done()
+		}
+		return
 	}
 	info := c.info()
 	h.log.Debug("client connected", "client_id", c.id, "addr", c.addr, "transport", info.Transport)
@@ -379,43 +394,14 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 	if ok && onConnect != nil {
 		h.guard(c, "websocket_connect", func() { onConnect(info) })
 	}
-
-	var err error
-	for {
-		var data []byte
-		data, err = c.t.readMessage()
-		if err != nil {
-			break
+	if c.sock.ok() {
+		c.polled = true // before add: a burst may start at once
+		if h.poll.add(c) == nil {
+			return
 		}
-		c.lastSeen.Store(h.clock())
-		h.stats.messagesIn.Add(1)
-		if !h.guard(c, "message", func() { h.handler.OnMessage(info, data) }) {
-			err = errHandlerPanic
-			break
-		}
+		c.polled = false
 	}
-
-	// The reader has ended: no more sends; the writer flushes what is
-	// queued (a close echo) unless the connection is already broken.
-	var d Disconnect
-	if !errors.Is(err, io.EOF) && !errors.As(err, &d) {
-		c.t.conn().Close()
-	} else {
-		// Flushing the close frame must not wait on a client that
-		// stopped reading, even without Run's watchdog.
-		c.t.conn().SetWriteDeadline(time.Now().Add(closeWait))
-	}
-	c.endRead()
-	if errors.As(err, &d) {
-		lingerClose(c.t.conn())
-	} else {
-		c.t.conn().Close()
-	}
-
-	info.UID, info.Session = h.unregister(c)
-	h.log.Debug("client closed", "client_id", c.id, "err", err)
-	h.guard(c, "close", func() { h.handler.OnClose(info) })
-	return nil
+	h.finish(c, c.readLoop())
 }
 
 // lingerClose closes a connection whose client may still be sending

@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"io"
 	"net"
 	"syscall"
 )
@@ -26,6 +27,12 @@ type rawSocket struct {
 	buf     []byte                // fn's argument ...
 	n       int                   // ... and results
 	err     error
+
+	// The same for reads, which may run while a send writes.
+	rfn  func(fd uintptr) bool // s.read
+	rbuf []byte
+	rn   int
+	rerr error
 }
 
 // init readies s for nc's socket, if nc exposes one (syscall.Conn).
@@ -41,6 +48,7 @@ func (s *rawSocket) init(nc net.Conn) {
 	s.rc = rc
 	s.counter, _ = nc.(byteCounter)
 	s.fn = s.write
+	s.rfn = s.read
 }
 
 // ok reports whether s can write.
@@ -76,4 +84,58 @@ func (s *rawSocket) tryWrite(b []byte) (int, error) {
 		s.counter.CountBytes(0, n)
 	}
 	return n, err
+}
+
+func (s *rawSocket) read(fd uintptr) bool {
+	for {
+		n, err := syscall.Read(int(fd), s.rbuf)
+		if err == syscall.EINTR {
+			continue
+		}
+		s.rn, s.rerr = max(n, 0), err
+		return true // never wait: the hub's poller says when to read
+	}
+}
+
+// tryRead reads what the socket holds into b, without waiting. It
+// returns 0, nil when there is nothing to read, and 0, io.EOF when the
+// peer has closed its side.
+func (s *rawSocket) tryRead(b []byte) (int, error) {
+	s.rbuf = b
+	err := s.rc.Read(s.rfn)
+	s.rbuf = nil
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.rn, s.rerr
+	switch {
+	case err == syscall.EAGAIN:
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case n == 0:
+		return 0, io.EOF
+	}
+	if s.counter != nil {
+		s.counter.CountBytes(n, 0)
+	}
+	return n, nil
+}
+
+// fd returns the socket's descriptor, for registering it with a poller,
+// or -1 if the connection is closed.
+func (s *rawSocket) fd() int {
+	fd := -1
+	if s.rc.Control(func(d uintptr) { fd = int(d) }) != nil {
+		return -1
+	}
+	return fd
+}
+
+// shutdown shuts the socket down in the given direction(s)
+// (syscall.SHUT_RD, SHUT_WR or SHUT_RDWR) without closing the
+// descriptor: a blocked write fails, and the socket reads as ended, so
+// that whoever reads it finds out and closes it. It never blocks.
+func (s *rawSocket) shutdown(how int) {
+	s.rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), how) })
 }
