@@ -82,8 +82,9 @@ type GatewayConfig struct {
 	// means 127.0.0.2 to 127.0.0.9.
 	Sources []netip.Addr
 	// Profile, if not "", is a directory that receives a CPU profile of
-	// each broadcast phase and a heap profile of each idle ws unit,
-	// taken from the servers' /debug/pprof/.
+	// each broadcast and echo phase and a heap profile of each idle ws
+	// unit (also as text, with the runtime's MemStats), taken from the
+	// servers' /debug/pprof/.
 	Profile string
 	// Self is the executable that serves the hub host and the floor as
 	// hidden subcommands; "" means this program.
@@ -491,6 +492,7 @@ func (b *gwBench) broadcastUnit(ctx context.Context, sys string, n, run int) (u 
 		return nil, err
 	}
 	b.profile(ctx, s, fmt.Sprintf("%s-%d-run%d.heap.pprof", sys, n, run), "heap", 0)
+	b.profile(ctx, s, fmt.Sprintf("%s-%d-run%d.heap.txt", sys, n, run), "heap?debug=1", 0) // with the runtime's MemStats
 	log.Info("idle", "rss_per_conn_kib", fmt.Sprintf("%.2f", u.RSSPerConn/1024))
 
 	phase := func(trigger string, seqs []int, fire func(seq int) error) error {
