@@ -659,15 +659,19 @@ func (b *gwBench) echoUnit(ctx context.Context, sys string, run int) (u *Gateway
 	}()
 	b.log.Info("echo", "run", run, "server", sys, "clients", cfg.EchoClients, "max", cfg.EchoDuration)
 	prof := b.profileAsync(ctx, s, fmt.Sprintf("%s-echo-run%d.cpu.pprof", sys, run), cfg.EchoDuration)
-	var cpu0 time.Duration
+	var cpu0, self0 time.Duration
 	var cpuErr error
-	st, err := runWSEcho(ctx, conns, rests, cfg.EchoRounds, cfg.EchoSize, cfg.EchoDuration, func() { cpu0, cpuErr = readCPU(pid) })
+	st, err := runWSEcho(ctx, conns, rests, cfg.EchoRounds, cfg.EchoSize, cfg.EchoDuration, func() {
+		cpu0, cpuErr = readCPU(pid)
+		self0 = selfCPU()
+	})
 	if err != nil {
 		return nil, err
 	}
 	if cpuErr != nil {
 		return nil, cpuErr
 	}
+	self1 := selfCPU()
 	cpu1, err := readCPU(pid)
 	if err != nil {
 		return nil, err
@@ -675,6 +679,10 @@ func (b *gwBench) echoUnit(ctx context.Context, sys string, run int) (u *Gateway
 	prof()
 	e := &GatewayEcho{Clients: cfg.EchoClients, Size: cfg.EchoSize, RoundTrips: st.RoundTrips, Seconds: st.Elapsed.Seconds(),
 		P50US: micros(percentile(st.Latencies, 50)), P99US: micros(percentile(st.Latencies, 99))}
+	if st.Elapsed > 0 {
+		e.ServerCores = (cpu1 - cpu0).Seconds() / st.Elapsed.Seconds()
+		e.ClientCores = (self1 - self0).Seconds() / st.Elapsed.Seconds()
+	}
 	if st.RoundTrips > 0 {
 		e.PerSecond = float64(st.RoundTrips) / st.Elapsed.Seconds()
 		e.CPUPerRoundTripUS = micros(cpu1-cpu0) / float64(st.RoundTrips)
@@ -757,4 +765,13 @@ func pct(vs []float64, p float64) float64 {
 	s := slices.Sorted(slices.Values(vs))
 	rank := int(math.Ceil(float64(len(s))*p/100)) - 1
 	return s[min(max(rank, 0), len(s)-1)]
+}
+
+// selfCPU is the CPU time this process (the client) has used.
+func selfCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

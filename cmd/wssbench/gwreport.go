@@ -113,6 +113,8 @@ type GatewayEcho struct {
 	CPUPerRoundTripUS float64 `json:"cpu_per_round_trip_us"`
 	P50US             float64 `json:"p50_us"`
 	P99US             float64 `json:"p99_us"`
+	ServerCores       float64 `json:"server_cores"` // server CPU / elapsed: 1 is its whole CPU
+	ClientCores       float64 `json:"client_cores"` // the same for the client (this process), which may be what limits the rate
 }
 
 // GatewayRow is one line of the summary: the median over runs of one
@@ -284,6 +286,8 @@ func (r *GatewayReport) summarize() []GatewayRow {
 		{mEchoRate, "higher", 0, func(e *GatewayEcho) float64 { return e.PerSecond }},
 		{mEchoCPU, "lower", 2, func(e *GatewayEcho) float64 { return e.CPUPerRoundTripUS }},
 		{mEchoP50, "lower", 0, func(e *GatewayEcho) float64 { return e.P50US }},
+		{"server CPU used (cores)", "lower", 2, func(e *GatewayEcho) float64 { return e.ServerCores }},
+		{"client CPU used (cores)", "", 2, func(e *GatewayEcho) float64 { return e.ClientCores }},
 	} {
 		get := func(u *GatewayUnit) (float64, bool) {
 			if u.Echo == nil {
