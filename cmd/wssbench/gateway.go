@@ -86,6 +86,9 @@ type GatewayConfig struct {
 	// unit (also as text, with the runtime's MemStats), taken from the
 	// servers' /debug/pprof/.
 	Profile string
+	// Systems are the servers measured, of "wssgate", "hub" and "floor";
+	// empty means all three.
+	Systems []string
 	// Self is the executable that serves the hub host and the floor as
 	// hidden subcommands; "" means this program.
 	Self string
@@ -120,6 +123,9 @@ func (c GatewayConfig) withDefaults() GatewayConfig {
 	setDur(&c.Settle, defaultSettle)
 	setInt(&c.DialParallel, defaultDialParallel)
 	setDur(&c.PhaseTimeout, defaultPhaseTimeout)
+	if len(c.Systems) == 0 {
+		c.Systems = []string{"wssgate", "floor", "hub"}
+	}
 	if len(c.Sources) == 0 {
 		for i := range 8 {
 			c.Sources = append(c.Sources, netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)}))
@@ -155,6 +161,11 @@ func (c GatewayConfig) validate(nofile uint64, ports int) error {
 	}{{"interval", c.Interval}, {"echo-duration", c.EchoDuration}, {"settle", c.Settle}, {"timeout", c.PhaseTimeout}} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("-%s %v: must not be negative", f.name, f.v))
+		}
+	}
+	for _, s := range c.Systems {
+		if s != "wssgate" && s != "hub" && s != "floor" {
+			errs = append(errs, fmt.Errorf("-systems %s: want wssgate, hub or floor", s))
 		}
 	}
 	if c.Size < 12 {
@@ -252,9 +263,9 @@ func RunGateway(ctx context.Context, cfg GatewayConfig) (*GatewayReport, error) 
 	defer runtime.GOMAXPROCS(prev)
 
 	rep := &GatewayReport{Settings: gatewaySettingsOf(cfg, b.pinned), Machine: machineInfo()}
-	systems := []string{"wssgate", "floor", "hub"}
+	has := func(s string) bool { return slices.Contains(cfg.Systems, s) }
 	for run := 1; run <= cfg.Runs; run++ {
-		order := rotate(systems, run-1)
+		order := rotate(cfg.Systems, run-1)
 		for _, n := range cfg.Clients {
 			for _, sys := range order {
 				u, err := b.broadcastUnit(ctx, sys, n, run)
@@ -264,14 +275,14 @@ func RunGateway(ctx context.Context, cfg GatewayConfig) (*GatewayReport, error) 
 				rep.Units = append(rep.Units, u)
 			}
 		}
-		if cfg.Text > 0 {
+		if cfg.Text > 0 && has("wssgate") {
 			u, err := b.idleUnit(ctx, "text", cfg.Text, run)
 			if err != nil {
 				return nil, fmt.Errorf("run %d, text port: %w", run, err)
 			}
 			rep.Units = append(rep.Units, u)
 		}
-		if cfg.Edge > 0 {
+		if cfg.Edge > 0 && has("wssgate") {
 			u, err := b.idleUnit(ctx, "edge", cfg.Edge, run)
 			if err != nil {
 				return nil, fmt.Errorf("run %d, edge: %w", run, err)
@@ -280,6 +291,9 @@ func RunGateway(ctx context.Context, cfg GatewayConfig) (*GatewayReport, error) 
 		}
 		if cfg.EchoClients > 0 {
 			for _, sys := range rotate([]string{"hub", "floor"}, run-1) {
+				if !has(sys) {
+					continue
+				}
 				u, err := b.echoUnit(ctx, sys, run)
 				if err != nil {
 					return nil, fmt.Errorf("run %d, %s echo: %w", run, sys, err)

@@ -188,9 +188,13 @@ func parseGatewayFlags(args []string, stderr io.Writer) (GatewayConfig, bool, er
 	fs.DurationVar(&cfg.PhaseTimeout, "timeout", defaultPhaseTimeout, "bound on opening one unit's connections")
 	fs.StringVar(&cfg.Profile, "profile", "", "`directory` for CPU profiles of the broadcast and echo phases and heap profiles at idle")
 	sources := fs.String("sources", "", "comma-separated client source `addresses` in 127.0.0.0/8 (default 127.0.0.2 to 127.0.0.9)")
+	systems := fs.String("systems", "wssgate,floor,hub", "comma-separated servers to measure, of wssgate, hub and floor")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
+	}
+	for _, s := range strings.Split(*systems, ",") {
+		cfg.Systems = append(cfg.Systems, strings.TrimSpace(s))
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "wssbench gateway: unexpected argument %q\n", fs.Arg(0))
