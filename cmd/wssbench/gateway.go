@@ -27,6 +27,7 @@ import (
 const (
 	defaultGWBroadcasts   = 20
 	defaultGWInterval     = 200 * time.Millisecond
+	defaultGWWarmup       = 20
 	defaultGWSize         = 64
 	defaultGWRuns         = 3
 	defaultGWEdge         = 2000
@@ -52,6 +53,10 @@ type GatewayConfig struct {
 	Broadcasts int
 	// Interval is the time between broadcasts' triggers (200ms).
 	Interval time.Duration
+	// Warmup is how many unmeasured broadcasts each unit sends first,
+	// through its first trigger, a quarter of Interval apart (20);
+	// negative sends none.
+	Warmup int
 	// Size is a broadcast's payload in bytes (64).
 	Size int
 	// Runs is how many times every unit runs; systems alternate within a
@@ -112,6 +117,7 @@ func (c GatewayConfig) withDefaults() GatewayConfig {
 	}
 	setInt(&c.Broadcasts, defaultGWBroadcasts)
 	setDur(&c.Interval, defaultGWInterval)
+	setInt(&c.Warmup, defaultGWWarmup)
 	setInt(&c.Size, defaultGWSize)
 	setInt(&c.Runs, defaultGWRuns)
 	setInt(&c.Text, slices.Max(c.Clients))
@@ -464,14 +470,11 @@ func (b *gwBench) broadcastUnit(ctx context.Context, sys string, n, run int) (u 
 		return nil, err
 	}
 
-	pushSeqs, msgSeqs := seqRange(0, cfg.Broadcasts), []int(nil)
-	switch sys {
-	case "hub":
-		pushSeqs, msgSeqs = nil, seqRange(0, cfg.Broadcasts)
-	case "floor":
-		msgSeqs = seqRange(cfg.Broadcasts, cfg.Broadcasts)
-	}
-	rcv := newReceiver(n, len(pushSeqs)+len(msgSeqs))
+	// The triggers this system has; the floor's two alternate in order
+	// from run to run.
+	triggers := map[string][]string{"wssgate": {"push"}, "hub": {"message"}, "floor": {"push", "message"}}[sys]
+	triggers = rotate(triggers, run-1)
+	rcv := newReceiver(n, max(cfg.Warmup, 0)+len(triggers)*cfg.Broadcasts)
 	d := &gwDialer{addr: s.WS, host: s.WS, sources: cfg.Sources}
 	log.Info("opening connections")
 	pctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
@@ -538,16 +541,29 @@ func (b *gwBench) broadcastUnit(ctx context.Context, sys string, n, run int) (u 
 			"first_p50_ms", fmt.Sprintf("%.2f", r.FirstP50MS), "last_p50_ms", fmt.Sprintf("%.1f", r.LastP50MS), "lost", r.Lost)
 		return nil
 	}
-	if s.Push != "" {
-		if err := phase("push", pushSeqs, func(seq int) error { return b.push(ctx, s, broadcastPayload(seq, cfg.Size)) }); err != nil {
-			return nil, fmt.Errorf("push: %w", err)
-		}
+	fire := map[string]func(seq int) error{
+		"push": func(seq int) error { return b.push(ctx, s, broadcastPayload(seq, cfg.Size)) },
+		"message": func(seq int) error {
+			_, err := conns[0].Write(maskedFrame(broadcastPayload(seq, cfg.Size)))
+			return err
+		},
 	}
-	if err := phase("message", msgSeqs, func(seq int) error {
-		_, err := conns[0].Write(maskedFrame(broadcastPayload(seq, cfg.Size)))
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("message: %w", err)
+	next := 0
+	if cfg.Warmup > 0 {
+		// Unmeasured: a connection's first messages cost the sender more
+		// than later ones (TCP's quick ACKs at the start), and every
+		// measured phase, the floor's second one too, should find the
+		// connections past that.
+		if _, err := rcv.runBroadcasts(ctx, seqRange(0, cfg.Warmup), cfg.Interval/4, fire[triggers[0]]); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+		next = cfg.Warmup
+	}
+	for _, tr := range triggers {
+		if err := phase(tr, seqRange(next, cfg.Broadcasts), fire[tr]); err != nil {
+			return nil, fmt.Errorf("%s: %w", tr, err)
+		}
+		next += cfg.Broadcasts
 	}
 	u.Stray = rcv.stray.Load()
 	return u, nil

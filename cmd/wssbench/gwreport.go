@@ -204,9 +204,10 @@ func (r *GatewayReport) summarize() []GatewayRow {
 		}
 	}
 	var rows []GatewayRow
-	add := func(section, kind string, n int, metric, better, sys string, digits int, vals, floor []float64, sum bool) {
+	// add appends a row, unless there are no values, and returns it.
+	add := func(section, kind string, n int, metric, better, sys string, digits int, vals, floor []float64, sum bool) *GatewayRow {
 		if len(vals) == 0 {
-			return
+			return nil
 		}
 		agg := median
 		if sum {
@@ -233,6 +234,7 @@ func (r *GatewayReport) summarize() []GatewayRow {
 			row.RatioGW = &q
 		}
 		rows = append(rows, row)
+		return &rows[len(rows)-1]
 	}
 	type bmetric struct {
 		name   string
@@ -262,16 +264,15 @@ func (r *GatewayReport) summarize() []GatewayRow {
 	rss := func(u *GatewayUnit) (float64, bool) { return u.RSSPerConn / 1024, u.RSSPerConn != 0 }
 	idle := "idle memory (RSS with N idle − RSS before, / N)"
 	for _, n := range r.Settings.Clients {
-		add(idle, "idle", 0, mRSS, "lower", "wssgate", 2, pick("wssgate", "ws", n, rss), pick("floor", "ws", n, rss), false)
-		rows[len(rows)-1].Metric = fmt.Sprintf("websocket_listen, %d conns (KiB)", n)
+		if row := add(idle, "idle", 0, mRSS, "lower", "wssgate", 2, pick("wssgate", "ws", n, rss), pick("floor", "ws", n, rss), false); row != nil {
+			row.Metric = fmt.Sprintf("websocket_listen, %d conns (KiB)", n)
+		}
 	}
-	if vs := pick("wssgate", "text", 0, rss); len(vs) > 0 {
-		add(idle, "idle", 0, mRSS, "lower", "wssgate", 2, vs, nil, false)
-		rows[len(rows)-1].Metric = fmt.Sprintf("text port, %d conns (KiB)", r.Settings.TextConns)
+	if row := add(idle, "idle", 0, mRSS, "lower", "wssgate", 2, pick("wssgate", "text", 0, rss), nil, false); row != nil {
+		row.Metric = fmt.Sprintf("text port, %d conns (KiB)", r.Settings.TextConns)
 	}
 	if vs := pick("wssgate", "edge", 0, rss); len(vs) > 0 {
-		add(idle, "edge", 0, mRSS, "lower", "wssgate", 2, vs, nil, false)
-		rows[len(rows)-1].Metric = fmt.Sprintf("edge TLS route (gateway: true), %d conns (KiB)", r.Settings.EdgeConns)
+		add(idle, "edge", 0, mRSS, "lower", "wssgate", 2, vs, nil, false).Metric = fmt.Sprintf("edge TLS route (gateway: true), %d conns (KiB)", r.Settings.EdgeConns)
 		if ws := pick("wssgate", "ws", slices.Max(r.Settings.Clients), rss); len(ws) > 0 {
 			share := median(vs) - median(ws)
 			rows = append(rows, GatewayRow{Section: idle, Metric: "  of which TLS and the edge's HTTP/1.1 (edge − websocket_listen)", Better: "lower", System: "wssgate", Value: share, digits: 2})

@@ -175,6 +175,7 @@ func parseGatewayFlags(args []string, stderr io.Writer) (GatewayConfig, bool, er
 	clients := fs.String("clients", "5000,9000", "comma-separated broadcast audiences (ws connections per unit)")
 	fs.IntVar(&cfg.Broadcasts, "broadcasts", defaultGWBroadcasts, "broadcasts per trigger and unit")
 	fs.DurationVar(&cfg.Interval, "interval", defaultGWInterval, "time between broadcasts")
+	fs.IntVar(&cfg.Warmup, "warmup", defaultGWWarmup, "unmeasured broadcasts first, on each unit's first trigger (-1 none)")
 	fs.IntVar(&cfg.Size, "size", defaultGWSize, "broadcast payload in bytes")
 	fs.IntVar(&cfg.Runs, "runs", defaultGWRuns, "runs; systems alternate within each, medians are over runs")
 	fs.IntVar(&cfg.Text, "text", 0, "idle connections on the text port (default: the largest of -clients; -1 skips)")
