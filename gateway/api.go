@@ -6,31 +6,34 @@ import (
 )
 
 // This file is GatewayWorker's Gateway API (Lib/Gateway.php), in Go
-// style. Sends queue the message and return at once; they never wait on
-// a socket. Readers return copies.
+// style. Sends write to each socket what it takes at once and queue the
+// rest; they never wait on a socket. Readers return copies.
 
 // SendToAll sends data to every client. A non-nil only restricts it to
 // those client ids; exclude lists ids to skip. It returns how many
-// clients the message was queued for.
+// clients the message was sent or queued for.
 func (h *Hub) SendToAll(data []byte, only, exclude []string) int {
 	m := newMessage(data)
 	skip := setOf(exclude)
-	n := 0
+	l := h.list()
+	defer h.putList(l)
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	if only != nil {
 		for _, id := range dedupe(only) {
-			if c, ok := h.clients[id]; ok && !skip[id] && c.enqueue(item{kind: itemData, msg: m}) {
-				n++
+			if c, ok := h.clients[id]; ok {
+				*l = append(*l, c)
 			}
 		}
-		return n
+	} else {
+		*l = append(*l, h.all...)
 	}
-	for id, c := range h.clients {
-		if skip[id] {
+	h.mu.RUnlock()
+	n := 0
+	for _, c := range *l {
+		if skip != nil && skip[c.id] {
 			continue
 		}
-		if c.enqueue(item{kind: itemData, msg: m}) {
+		if c.send(m) {
 			n++
 		}
 	}
@@ -45,43 +48,42 @@ func (h *Hub) SendToClient(clientID string, data []byte) error {
 	if !ok {
 		return ErrClientNotFound
 	}
-	c.enqueue(item{kind: itemData, msg: newMessage(data)})
+	c.send(newMessage(data))
 	return nil
 }
 
 // SendToUID sends data to every client bound to any of uids, each client
-// once. It returns how many clients the message was queued for.
+// once. It returns how many clients the message was sent or queued for.
 func (h *Hub) SendToUID(data []byte, uids ...string) int {
 	m := newMessage(data)
+	l := h.list()
+	defer h.putList(l)
 	h.mu.RLock()
-	defer h.mu.RUnlock()
-	n := 0
 	// A client is bound to at most one uid, so no client is seen twice
 	// once the uid list itself has no repeats.
 	for _, uid := range dedupe(uids) {
 		for _, c := range h.uids[uid] {
-			if c.enqueue(item{kind: itemData, msg: m}) {
-				n++
-			}
+			*l = append(*l, c)
 		}
 	}
-	return n
+	h.mu.RUnlock()
+	return sendAll(*l, m)
 }
 
 // SendToGroup sends data to the members of groups, each client once,
 // except the client ids in exclude. It returns how many clients the
-// message was queued for.
+// message was sent or queued for.
 func (h *Hub) SendToGroup(data []byte, groups []string, exclude []string) int {
 	m := newMessage(data)
 	skip := setOf(exclude)
+	l := h.list()
+	defer h.putList(l)
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	groups = dedupe(groups)
 	var seen map[string]bool
 	if len(groups) > 1 {
 		seen = make(map[string]bool)
 	}
-	n := 0
 	for _, g := range groups {
 		for id, c := range h.groups[g] {
 			if skip[id] || seen[id] {
@@ -90,9 +92,19 @@ func (h *Hub) SendToGroup(data []byte, groups []string, exclude []string) int {
 			if seen != nil {
 				seen[id] = true
 			}
-			if c.enqueue(item{kind: itemData, msg: m}) {
-				n++
-			}
+			*l = append(*l, c)
+		}
+	}
+	h.mu.RUnlock()
+	return sendAll(*l, m)
+}
+
+// sendAll sends m to every client of l and returns to how many.
+func sendAll(l []*client, m *message) int {
+	n := 0
+	for _, c := range l {
+		if c.send(m) {
+			n++
 		}
 	}
 	return n

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -17,20 +18,29 @@ type transport interface {
 	kind() string
 	// conn is the underlying connection, for deadlines and Close.
 	conn() net.Conn
-	// readMessage returns the next message. The data is valid until the
-	// next call. A clean end by the client (close frame, EOF) is io.EOF.
-	readMessage() ([]byte, error)
-	// write encodes one queued item into w.
+	// consume parses b, bytes just read, and passes each complete
+	// message to its client's deliver, in order; the data is valid until
+	// deliver returns. b is reused once consume returns, so a message
+	// still incomplete is copied. A clean end by the client (a close
+	// frame) is io.EOF; a Disconnect means the hub ends the connection
+	// (queued close frame first); errHandlerPanic that deliver failed.
+	consume(b []byte) error
+	// write encodes one queued item into w; a data item that was partly
+	// written already (it.off > 0) goes on from there.
 	write(w *bufio.Writer, it item) error
-	// closed is called after a close item was written: it ends the
-	// connection gracefully (half-close or wait for the client's close
-	// frame), bounded by the given deadline.
-	closed(deadline time.Time)
+	// wire returns m as this transport puts it on the wire: the bytes
+	// a data item writes.
+	wire(m *message) []byte
+	// closed is called after a close item was written, for what the
+	// transport does then (the text protocol half-closes). The client
+	// then waits for the other side's answer (see client.closed).
+	closed()
 }
 
 // item is one entry of a client's send queue.
 type item struct {
 	kind itemKind
+	off  int           // itemData: bytes of its wire form already written
 	msg  *message      // itemData
 	ctl  []byte        // itemPong payload
 	disc Disconnect    // itemClose
@@ -60,6 +70,7 @@ type client struct {
 	// Guarded by hub.mu.
 	uid    string
 	groups map[string]struct{}
+	slot   int // index in hub.all
 
 	// smu guards the session: session is its map form, unless raw is
 	// not nil: then it was last written raw (see session.go). A stored
@@ -81,7 +92,19 @@ type client struct {
 
 	lastSeen atomic.Int64 // hub clock, nanoseconds
 	writing  atomic.Int64 // hub clock of the write's last progress; 0 = not writing
-	pw       *progressWriter
+
+	// sock writes without blocking, from the sending goroutine, what
+	// would otherwise wait for the writer, and reads for the poller's
+	// bursts; not ok for a connection that cannot (TLS), whose sends all
+	// go through the queue and which has a reader goroutine.
+	sock rawSocket
+
+	polled    bool         // read by the poller's bursts; set before the poller has c
+	pollKey   int32        // c's key with the poller
+	rstate    atomic.Int32 // readIdle, readBusy, readAgain or readDone, when polled
+	hup       atomic.Bool  // the poller saw the socket end or fail
+	readTimer *time.Timer  // ends the reading a while after our close frame; set by the writer
+	done      func()       // called when the connection has ended, after OnClose; may be nil
 }
 
 // newClient makes a client of h for t, whose peer is addr and which
@@ -97,13 +120,50 @@ func (h *Hub) newClient(t transport, addr, local netip.AddrPort) *client {
 		t:     t,
 		open:  true,
 	}
-	c.pw = &progressWriter{c: c}
+	c.sock.init(t.conn())
 	c.lastSeen.Store(h.clock())
 	return c
 }
 
 func (c *client) info() ClientInfo {
 	return ClientInfo{ID: c.id, Addr: c.addr, LocalAddr: c.local, Transport: c.t.kind()}
+}
+
+// send sends m to the client as workerman's TcpConnection::send does:
+// when nothing is queued it writes m at once, from the calling
+// goroutine, as far as the socket takes it without blocking, and queues
+// only the rest for the writer. It reports false when the client is
+// closing or was cut (a full queue, a broken socket).
+//
+// The write happens under qmu, so that sends to one client keep their
+// order, but never under the hub's lock: callers fan out over a copy of
+// the client list. It allocates nothing.
+func (c *client) send(m *message) bool {
+	c.qmu.Lock()
+	if !c.open {
+		c.qmu.Unlock()
+		return false
+	}
+	if !c.sock.ok() || c.writer || len(c.queue) > 0 {
+		return c.enqueueLocked(item{kind: itemData, msg: m})
+	}
+	wire := c.t.wire(m)
+	n, err := c.sock.tryWrite(wire)
+	switch {
+	case n == len(wire):
+		c.qmu.Unlock()
+		c.hub.stats.messagesOut.Add(1)
+		return true
+	case err != nil:
+		// A broken socket: the reader finds out too. Stop the sends
+		// and end the connection, as the writer does on an error.
+		c.open = false
+		c.qmu.Unlock()
+		c.hub.log.Debug("write failed", "client_id", c.id, "err", err)
+		c.abort()
+		return false
+	}
+	return c.enqueueLocked(item{kind: itemData, msg: m, off: n})
 }
 
 // enqueue appends it to the send queue and wakes the writer. It reports
@@ -115,18 +175,31 @@ func (c *client) enqueue(it item) bool {
 		c.qmu.Unlock()
 		return false
 	}
+	return c.enqueueLocked(it)
+}
+
+// enqueueLocked is enqueue with qmu held, which it unlocks.
+func (c *client) enqueueLocked(it item) bool {
 	switch {
 	case it.kind == itemClose:
 		c.open = false
 	case len(c.queue) >= c.hub.sendQueue:
 		c.open = false
-		c.writes.Add(1)
+		// Closing a TLS connection can block on its close_notify, and
+		// the caller is a send: close it elsewhere. The reader owns that
+		// goroutine: its endRead waits for it. A socket the hub reads
+		// itself is shut down, which never blocks.
+		closer := !c.sock.ok()
+		if closer {
+			c.writes.Add(1)
+		}
 		c.qmu.Unlock()
 		c.hub.stats.sendFail.Add(1)
 		c.hub.log.Info("client too slow, disconnected", "client_id", c.id, "queued", c.hub.sendQueue)
-		// The caller may hold the hub lock, and closing a TLS connection
-		// can block on its close_notify: close it elsewhere. The reader
-		// owns this goroutine: its endRead waits for it.
+		if !closer {
+			c.abort()
+			return false
+		}
 		go func() {
 			defer c.writes.Done()
 			c.t.conn().Close()
@@ -196,7 +269,32 @@ func (c *client) stopSends() bool {
 // cut ends the connection at once, without a close frame.
 func (c *client) cut() {
 	c.stopSends()
+	c.abort()
+}
+
+// abort breaks the connection off so that its reader finds out and
+// ends it. A socket the hub reads itself is shut down, not closed: a
+// closed descriptor would leave the poller nothing to report, and
+// shutting down never blocks. Any other connection is closed.
+func (c *client) abort() {
+	if c.sock.ok() {
+		c.sock.shutdown(syscall.SHUT_RDWR)
+		return
+	}
 	c.t.conn().Close()
+}
+
+// closed runs once our close frame is out: the transport does its part,
+// and the reading ends when the client answers, or after wait. A polled
+// socket has no read to put a deadline on: a timer shuts its read side
+// down, which the poller reports as its end.
+func (c *client) closed(wait time.Duration) {
+	c.t.closed()
+	if !c.sock.ok() {
+		c.t.conn().SetReadDeadline(time.Now().Add(wait))
+		return
+	}
+	c.readTimer = time.AfterFunc(wait, func() { c.sock.shutdown(syscall.SHUT_RD) })
 }
 
 // writeLoop is the connection's writer: there is at most one at a time.
@@ -229,7 +327,7 @@ func (c *client) writeLoop() {
 		if closing {
 			// Nothing is queued after a close item: its enqueue
 			// stopped the sends.
-			c.t.closed(time.Now().Add(wait))
+			c.closed(wait)
 			return
 		}
 	}
@@ -247,7 +345,7 @@ func (c *client) writeBatch(batch []item) (closing bool, wait time.Duration, err
 	c.progress()
 	defer c.writing.Store(0)
 	w := c.hub.writers.Get().(*bufio.Writer)
-	w.Reset(c.pw)
+	w.Reset(progressWriter{c})
 	defer func() {
 		w.Reset(nil)
 		c.hub.writers.Put(w)
@@ -284,7 +382,7 @@ const writeChunk = 16 << 10
 // records each piece the socket takes.
 type progressWriter struct{ c *client }
 
-func (pw *progressWriter) Write(p []byte) (n int, err error) {
+func (pw progressWriter) Write(p []byte) (n int, err error) {
 	nc := pw.c.t.conn()
 	for len(p) > 0 {
 		k := min(len(p), writeChunk)

@@ -25,15 +25,23 @@
 // stored in the form last written, and the codec converts it when read
 // in the other.
 //
-// Every connection has one reader goroutine and, while something waits
-// to be sent, one writer goroutine. Sends only append to the client's
-// bounded queue; a client whose queue overflows
-// is disconnected and counted as a send failure, so a slow client never
-// slows delivery to the others, and the hub lock is never held while a
-// socket is written.
+// An idle connection has no goroutine: the hub's poller (epoll, as in
+// gobwas/ws's netpoll design) says when a plain TCP socket has something
+// to read, and a burst of reads runs on a goroutine of its own until it
+// is drained; a TLS connection has a reader goroutine. While something
+// waits to be sent, a connection has a writer goroutine. A send writes
+// to the socket at once, from the sending goroutine, what the socket
+// takes without blocking (workerman's TcpConnection::send: write now,
+// buffer on EAGAIN), and appends only the rest to the client's bounded
+// queue, for the writer;
+// a client whose queue overflows is disconnected and counted as a send
+// failure, so a slow client never slows delivery to the others. A
+// fan-out copies its receivers under the hub's lock and writes after
+// releasing it: the lock is never held while a socket is written.
 //
 // Every goroutine has an owner that waits for it. The hub owns each
-// connection's reader ([Hub.Wait] and [Hub.Shutdown] wait for it); the
-// reader owns its writer and waits for it before OnClose; [Hub.Run] and
-// [Hub.ServeText] run on their caller's goroutines.
+// connection's reader, goroutine or burst ([Hub.Wait] and [Hub.Shutdown]
+// wait for the one that ends the connection), and the poller's
+// goroutine; the reader owns its writer and waits for it before OnClose;
+// [Hub.Run] and [Hub.ServeText] run on their caller's goroutines.
 package gateway

@@ -32,6 +32,8 @@ type Disconnect struct {
 const (
 	codeNormal   = 1000 // CloseClient
 	codeGoAway   = 1001 // shutdown, heartbeat timeout
+	codeProtocol = 1002 // a client broke RFC 6455
+	codeBadData  = 1007 // a close frame's reason is not UTF-8
 	codeTooBig   = 1009 // a message over max_message_bytes
 	reasonTooBig = "message too big"
 )

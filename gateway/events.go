@@ -7,10 +7,11 @@ import (
 )
 
 // Handler receives the business events of a hub, as GatewayWorker's
-// Events class does. For one client, events arrive in order on the
-// goroutine that reads that client (so OnMessage calls for one client
-// never overlap); different clients' events run concurrently. A handler
-// that blocks delays only its own client's reading.
+// Events class does. For one client, events arrive in order, one at a
+// time, on the goroutine that reads that client at the moment (so
+// OnMessage calls for one client never overlap); different clients'
+// events run concurrently. A handler that blocks delays only its own
+// client's reading.
 //
 // Handlers push with the hub's API (SendToClient, JoinGroup, ...); those
 // calls never block on a socket.

@@ -92,10 +92,14 @@ type hubStats struct {
 // Create it with [New], run its heartbeat with [Hub.Run], and end it with
 // [Hub.Shutdown]; [Hub.Wait] tells when its last client has gone.
 //
-// The hub owns the goroutine serving each connection (the reader, which
-// ServeText and the WebSocket handler start): Wait and Shutdown wait for
-// it. The reader in turn owns its client's writer goroutine, which runs
-// only while something is queued, and the goroutine that closes a client
+// The hub owns each connection's reader: the goroutine that ServeText
+// and the WebSocket handler start to register it, which goes on reading
+// a connection the poller cannot take (TLS), or else the bursts the
+// poller starts when the idle connection has something to read. Wait and
+// Shutdown wait for the reader that ends the connection, and for the
+// poller's goroutine, which runs while any connection is polled. The
+// reader in turn owns its client's writer goroutine, which runs only
+// while something is queued, and the goroutine that closes a TLS client
 // found too slow: it waits for them before it calls OnClose.
 type Hub struct {
 	handler     Handler
@@ -111,10 +115,14 @@ type Hub struct {
 	codec       SessionCodec
 	epoch       time.Time
 	writers     sync.Pool // *bufio.Writer
+	lists       sync.Pool // *[]*client, for fan-outs
+	readBufs    sync.Pool // *[]byte of burstBuffer bytes
+	poll        poller
 	stats       hubStats
 
 	mu       sync.RWMutex
 	clients  map[string]*client
+	all      []*client // the clients again, densely, so that a fan-out copies them fast (client.slot is the index)
 	groups   map[string]map[string]*client
 	uids     map[string]map[string]*client
 	shutdown bool
@@ -122,8 +130,8 @@ type Hub struct {
 	once     sync.Once
 
 	// lmu guards live and idle. live counts the clients from newClient
-	// until serve returns: by then OnClose has returned, and so have the
-	// client's goroutines but the reader that runs serve. idle, made by
+	// until finish is done: by then OnClose has returned, and so have the
+	// client's goroutines but the reader that runs finish. idle, made by
 	// a Wait while live > 0, is closed when live drops to zero: a hub
 	// that nobody waits on makes no channel.
 	lmu  sync.Mutex
@@ -178,6 +186,7 @@ func New(opts Options) *Hub {
 	}
 	h.ids = newIDGen(node, opts.firstCounter)
 	h.writers.New = func() any { return bufio.NewWriterSize(nil, 16<<10) }
+	h.readBufs.New = func() any { b := make([]byte, burstBuffer); return &b }
 	return h
 }
 
@@ -264,7 +273,7 @@ func (h *Hub) heartbeat(clients []*client, ping bool) {
 			continue
 		}
 		if h.pingData != nil {
-			c.enqueue(item{kind: itemData, msg: h.pingData})
+			c.send(h.pingData)
 		}
 		if c.t.kind() == "websocket" {
 			c.enqueue(item{kind: itemPing})
@@ -276,10 +285,24 @@ func (h *Hub) heartbeat(clients []*client, ping bool) {
 func (h *Hub) snapshot(buf []*client) []*client {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for _, c := range h.clients {
-		buf = append(buf, c)
+	return append(buf, h.all...)
+}
+
+// list returns a pooled client list for a fan-out; putList gives it
+// back. A fan-out copies its receivers under the hub's read lock and
+// sends to them after unlocking, so that no socket is written under the
+// lock.
+func (h *Hub) list() *[]*client {
+	if l, ok := h.lists.Get().(*[]*client); ok {
+		return l
 	}
-	return buf
+	return new([]*client)
+}
+
+func (h *Hub) putList(l *[]*client) {
+	clear(*l) // drop the references
+	*l = (*l)[:0]
+	h.lists.Put(l)
 }
 
 // Wait returns nil once the hub has no clients: every connection has
@@ -357,17 +380,25 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// serve runs a connection from registration to OnClose, on the calling
-// goroutine (its reader), which the hub started with newClient; the
-// writer runs on a goroutine of its own, which serve waits for.
-// onConnect, if not nil, runs after OnConnect (for OnWebSocketConnect).
-func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
-	defer h.ended()
+// serve runs a connection from its registration on, on the calling
+// goroutine, which the hub started with newClient: it registers c and
+// runs OnConnect (then onConnect, if not nil, for OnWebSocketConnect).
+// A connection the poller takes is then read by bursts (see readable)
+// and serve returns; any other is read here, and serve returns once it
+// has ended. The reader that finds the end runs finish, which calls
+// done, if not nil, last. The writer runs on a goroutine of its own,
+// which finish waits for.
+func (h *Hub) serve(c *client, onConnect func(ClientInfo), done func()) {
+	c.done = done
 	if err := h.register(c); err != nil {
 		c.close(disconnectShutdown())
 		c.endRead()
 		c.t.conn().Close()
-		return err
+		h.ended()
+		if done != nil {
+			done()
+		}
+		return
 	}
 	info := c.info()
 	h.log.Debug("client connected", "client_id", c.id, "addr", c.addr, "transport", info.Transport)
@@ -375,44 +406,14 @@ func (h *Hub) serve(c *client, onConnect func(ClientInfo)) error {
 	if ok && onConnect != nil {
 		h.guard(c, "websocket_connect", func() { onConnect(info) })
 	}
-
-	var err error
-	for {
-		var data []byte
-		data, err = c.t.readMessage()
-		if err != nil {
-			break
+	if c.sock.ok() {
+		c.polled = true // before add: a burst may start at once
+		if h.poll.add(c) == nil {
+			return
 		}
-		c.lastSeen.Store(h.clock())
-		h.stats.messagesIn.Add(1)
-		if !h.guard(c, "message", func() { h.handler.OnMessage(info, data) }) {
-			err = errHandlerPanic
-			break
-		}
+		c.polled = false
 	}
-
-	// The reader has ended: no more sends; the writer flushes what is
-	// queued (a close echo) unless the connection is already broken.
-	var d Disconnect
-	if !errors.Is(err, io.EOF) && !errors.As(err, &d) {
-		c.t.conn().Close()
-	} else {
-		// Flushing the close frame must not wait on a client that
-		// stopped reading, even without Run's watchdog.
-		c.t.conn().SetWriteDeadline(time.Now().Add(closeWait))
-	}
-	c.endRead()
-	if errors.As(err, &d) {
-		lingerClose(c.t.conn())
-	} else {
-		c.t.conn().Close()
-	}
-
-	info.UID = h.unregister(c)
-	info.Session, info.SessionRaw = h.takeSession(c)
-	h.log.Debug("client closed", "client_id", c.id, "err", err)
-	h.guard(c, "close", func() { h.handler.OnClose(info) })
-	return nil
+	h.finish(c, c.readLoop())
 }
 
 // lingerClose closes a connection whose client may still be sending
@@ -456,6 +457,8 @@ func (h *Hub) register(c *client) error {
 	}
 	c.id = h.ids.newID(func(id string) bool { _, ok := h.clients[id]; return ok })
 	h.clients[c.id] = c
+	c.slot = len(h.all)
+	h.all = append(h.all, c)
 	h.stats.connections.Add(1)
 	return nil
 }
@@ -465,6 +468,10 @@ func (h *Hub) register(c *client) error {
 func (h *Hub) unregister(c *client) (uid string) {
 	h.mu.Lock()
 	delete(h.clients, c.id)
+	last := h.all[len(h.all)-1]
+	h.all[c.slot], last.slot = last, c.slot
+	h.all[len(h.all)-1] = nil
+	h.all = h.all[:len(h.all)-1]
 	for g := range c.groups {
 		h.removeFromGroup(g, c)
 	}

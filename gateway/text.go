@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -38,10 +37,10 @@ func (h *Hub) ServeText(ctx context.Context, ln net.Listener) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetKeepAlive(true)
 		}
-		t := &textTransport{nc: nc, r: bufio.NewReaderSize(nc, 4096), max: h.maxMessage}
+		t := &textTransport{nc: nc, max: h.maxMessage}
 		c := h.newClient(t, addrPort(nc.RemoteAddr()), addrPort(nc.LocalAddr())) // counted before its goroutine starts
 		t.c = c
-		go h.serve(c, nil)
+		go h.serve(c, nil, nil)
 	}
 }
 
@@ -59,60 +58,65 @@ func addrPort(a net.Addr) netip.AddrPort {
 // textTransport speaks the line protocol.
 type textTransport struct {
 	nc   net.Conn
-	r    *bufio.Reader
 	c    *client
 	max  int64
-	line []byte
+	line []byte // a line that spans reads, so far; nil otherwise
 }
 
-func (t *textTransport) kind() string   { return "text" }
-func (t *textTransport) conn() net.Conn { return t.nc }
+func (t *textTransport) kind() string           { return "text" }
+func (t *textTransport) conn() net.Conn         { return t.nc }
+func (t *textTransport) wire(m *message) []byte { return m.textLine() }
 
-func (t *textTransport) readMessage() ([]byte, error) {
-	t.line = t.line[:0]
-	for {
-		frag, err := t.r.ReadSlice('\n')
-		t.line = append(t.line, frag...)
-		var line []byte
-		if err == nil {
-			line = bytes.TrimSuffix(t.line[:len(t.line)-1], []byte("\r"))
-		}
-		// Past max (plus room for "\r\n" while the line is unfinished),
-		// the line is refused without reading the rest of it.
-		if int64(len(line)) > t.max || (err != nil && int64(len(t.line)) > t.max+2) {
-			t.c.closeAfter(newMessage([]byte("error: "+reasonTooBig)), disconnectTooBig())
-			return nil, disconnectTooBig()
-		}
-		switch {
-		case err == nil:
-			if cap(t.line) > 64<<10 {
-				t.line = nil
-				return bytes.Clone(line), nil
+func (t *textTransport) consume(b []byte) error {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			// Past max (plus room for a "\r"), the unfinished line is
+			// refused without reading the rest of it.
+			if int64(len(t.line)+len(b)) > t.max+1 {
+				return t.tooBig()
 			}
-			return line, nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case errors.Is(err, io.EOF):
-			return nil, io.EOF
-		default:
-			return nil, err
+			t.line = append(t.line, b...)
+			return nil
+		}
+		line := b[:i]
+		b = b[i+1:]
+		if t.line != nil {
+			t.line = append(t.line, line...)
+			line = t.line
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if int64(len(line)) > t.max {
+			return t.tooBig()
+		}
+		ok := t.c.deliver(line)
+		t.line = nil // an idle client keeps no buffer
+		if !ok {
+			return errHandlerPanic
 		}
 	}
+	return nil
+}
+
+// tooBig ends a client whose line is over the limit: an error line is
+// its last message.
+func (t *textTransport) tooBig() error {
+	t.c.closeAfter(newMessage([]byte("error: "+reasonTooBig)), disconnectTooBig())
+	return disconnectTooBig()
 }
 
 func (t *textTransport) write(w *bufio.Writer, it item) error {
 	if it.kind != itemData {
 		return nil // pings, pongs and close frames are WebSocket's
 	}
-	w.Write(it.msg.data)
-	return w.WriteByte('\n')
+	_, err := w.Write(it.msg.textLine()[it.off:])
+	return err
 }
 
 // closed half-closes the connection after the last line, so that it is
-// delivered, then waits for the client to close until deadline.
-func (t *textTransport) closed(deadline time.Time) {
+// delivered; the client then closes its side.
+func (t *textTransport) closed() {
 	if cw, ok := t.nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	t.nc.SetReadDeadline(deadline)
 }

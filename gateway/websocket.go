@@ -3,13 +3,14 @@ package gateway
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -36,11 +37,10 @@ func (h *Hub) WebSocketHandler(clientAddr func(*http.Request) netip.AddrPort) ht
 		hub:        h,
 		clientAddr: clientAddr,
 		upgrader: websocket.Upgrader{
-			// A small read buffer of its own lets the HTTP server's 4 KiB
-			// one go; gorilla's write buffer comes from a pool only while
-			// gorilla writes (the handshake's error answers): the hub
-			// writes frames itself.
-			ReadBufferSize:   1024,
+			// gorilla only answers the handshake: the hub reads and
+			// writes frames itself. With no read buffer size of its own
+			// gorilla allocates none, and its write buffer comes from a
+			// pool only while it writes (the handshake's error answers).
 			WriteBufferPool:  &sync.Pool{},
 			HandshakeTimeout: 10 * time.Second,
 			CheckOrigin:      func(*http.Request) bool { return true },
@@ -71,7 +71,7 @@ func (wh *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	t := newWSTransport(ws, wh.hub.maxMessage)
+	t := &wsTransport{nc: ws.NetConn(), max: wh.hub.maxMessage} // gorilla's Conn is done with
 	c := wh.hub.newClient(t, wh.clientAddr(r), localAddr(r, t.nc))
 	t.c = c
 	req := &WebSocketRequest{
@@ -94,12 +94,7 @@ func (wh *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if wh.hub.detach != nil {
 		done = wh.hub.detach(r)
 	}
-	go func() {
-		if done != nil {
-			defer done()
-		}
-		wh.hub.serve(c, func(info ClientInfo) { wh.hub.handler.OnWebSocketConnect(info, req) })
-	}()
+	go wh.hub.serve(c, func(info ClientInfo) { wh.hub.handler.OnWebSocketConnect(info, req) }, done)
 }
 
 func remoteAddr(r *http.Request) netip.AddrPort {
@@ -119,76 +114,171 @@ func localAddr(r *http.Request, nc net.Conn) netip.AddrPort {
 	return addrPort(nc.LocalAddr())
 }
 
-// wsTransport reads with gorilla/websocket and writes frames itself, so
-// that a broadcast encodes its frame header once for all receivers and
-// a batch of messages goes out in one write. gorilla's own control
-// writes (pong, close echo) are replaced by handlers that queue them, so
-// the hub's writer is the only writer, with one exception: a client that
-// breaks the protocol (a bad opcode, an oversized control frame) gets
-// gorilla's close 1002 written by the reader, and its connection ends.
+// wsTransport speaks RFC 6455 frames for the hub, both ways, through
+// internal/wsframe: it parses what the reader hands it (masked client
+// frames, fragmented messages, control frames between fragments) and
+// encodes the writer's items, so that a broadcast builds its frame once
+// for all receivers and a batch of items goes out in one write. Every
+// frame the hub sends, the answers to pings and closes included, goes
+// through the client's send path: the hub is the only writer.
 type wsTransport struct {
-	ws  *websocket.Conn
 	nc  net.Conn
 	c   *client
 	max int64
-	buf bytes.Buffer
-	lim io.LimitedReader // reused for every message: no allocation per read
+	p   wsframe.Parser
+	op  byte   // opcode of the message being read (text or binary); 0 between messages
+	pos uint64 // payload bytes of the current frame read so far
+	n   int64  // payload bytes of the message so far
+	msg []byte // the message so far, when it spans frames or reads; nil otherwise
 }
 
-func newWSTransport(ws *websocket.Conn, max int64) *wsTransport {
-	t := &wsTransport{ws: ws, nc: ws.NetConn(), max: max}
-	ws.SetPingHandler(func(data string) error {
-		t.c.lastSeen.Store(t.c.hub.clock())
-		t.c.enqueue(item{kind: itemPong, ctl: []byte(data)})
-		return nil
-	})
-	ws.SetPongHandler(func(string) error {
-		t.c.lastSeen.Store(t.c.hub.clock())
-		return nil
-	})
-	ws.SetCloseHandler(func(code int, text string) error {
+func (t *wsTransport) kind() string           { return "websocket" }
+func (t *wsTransport) conn() net.Conn         { return t.nc }
+func (t *wsTransport) wire(m *message) []byte { return m.wsFrame() }
+
+// protocolError ends a client that broke RFC 6455 with close 1002 and
+// the reason, as gorilla/websocket does.
+func (t *wsTransport) protocolError(reason string) error {
+	d := Disconnect{Code: codeProtocol, Reason: reason}
+	t.c.close(d)
+	return d
+}
+
+func (t *wsTransport) consume(b []byte) error {
+	for len(b) > 0 {
+		n, ev := t.p.Parse(b)
+		chunk := b[:n]
+		b = b[n:]
+		h := t.p.Header()
+		switch ev {
+		case wsframe.EventHeader:
+			if err := t.header(h); err != nil {
+				return err
+			}
+			if h.Length == 0 && h.Fin {
+				if err := t.message(t.msg); err != nil {
+					return err
+				}
+			}
+		case wsframe.EventPayload:
+			// Unmask in place: b is the reader's to reuse, and the key
+			// goes on from where the frame's last chunk left it.
+			for i := range chunk {
+				chunk[i] ^= h.Key[(t.pos+uint64(i))&3]
+			}
+			whole := t.pos == 0 && uint64(n) == h.Length && t.msg == nil
+			t.pos += uint64(n)
+			switch {
+			case t.pos < h.Length || !h.Fin:
+				t.msg = append(t.msg, chunk...)
+			case whole:
+				// The common case: a message in one frame, read at once.
+				if err := t.message(chunk); err != nil {
+					return err
+				}
+			default:
+				t.msg = append(t.msg, chunk...)
+				if err := t.message(t.msg); err != nil {
+					return err
+				}
+			}
+		case wsframe.EventControl:
+			if err := t.control(h, t.p.ControlPayload()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// header checks a frame header, as gorilla/websocket does, and starts
+// the frame.
+func (t *wsTransport) header(h *wsframe.Header) error {
+	switch {
+	case h.RSV != 0:
+		return t.protocolError("unexpected reserved bits")
+	case !h.Masked:
+		return t.protocolError("incorrect mask flag")
+	case h.IsControl():
+		// The parser streams a control frame only when it is too long.
+		return t.protocolError("control frame length > 125")
+	case !h.IsData():
+		return t.protocolError("unknown opcode")
+	case h.Opcode == wsframe.OpContinuation && t.op == 0:
+		return t.protocolError("continuation after final message frame")
+	case h.Opcode != wsframe.OpContinuation && t.op != 0:
+		return t.protocolError("message start before final message frame")
+	}
+	if h.Opcode != wsframe.OpContinuation {
+		t.op, t.n = h.Opcode, 0
+	}
+	t.pos = 0
+	t.n += int64(h.Length)
+	if t.n > t.max {
+		// Refused on its header: nothing more of it is read. Close
+		// 1009 goes out after what is queued.
+		t.c.close(disconnectTooBig())
+		return disconnectTooBig()
+	}
+	return nil
+}
+
+// message passes a complete message on and readies the next.
+func (t *wsTransport) message(data []byte) error {
+	t.op = 0
+	ok := t.c.deliver(data)
+	t.msg = nil // an idle client keeps no buffer
+	if !ok {
+		return errHandlerPanic
+	}
+	return nil
+}
+
+// control handles a control frame: a ping is answered, a pong counts as
+// a sign of life, and a close is echoed and ends the reading.
+func (t *wsTransport) control(h *wsframe.Header, payload []byte) error {
+	switch {
+	case h.RSV != 0:
+		return t.protocolError("unexpected reserved bits")
+	case !h.Masked:
+		return t.protocolError("incorrect mask flag")
+	case !h.Fin:
+		return t.protocolError("control frame not final")
+	}
+	c := t.c
+	switch h.Opcode {
+	case wsframe.OpPing:
+		c.lastSeen.Store(c.hub.clock())
+		c.enqueue(item{kind: itemPong, ctl: bytes.Clone(payload)})
+	case wsframe.OpPong:
+		c.lastSeen.Store(c.hub.clock())
+	case wsframe.OpClose:
+		code := wsframe.CloseCode(payload)
+		switch {
+		case len(payload) >= 2 && !validReceivedCode(code):
+			return t.protocolError("bad close code " + strconv.Itoa(code))
+		case len(payload) > 2 && !utf8.Valid(payload[2:]):
+			d := Disconnect{Code: codeBadData, Reason: "invalid utf8 payload in close frame"}
+			c.close(d)
+			return d
+		}
 		// Echo the client's close; a close we sent first is already
 		// queued or written, and this queues nothing then.
 		d := Disconnect{Code: code}
-		if code == websocket.CloseNoStatusReceived {
+		if code == wsframe.CloseNoStatus {
 			d.Code = 0
 		}
-		t.c.close(d)
-		return nil
-	})
-	return t
+		c.close(d)
+		return io.EOF
+	default:
+		return t.protocolError("unknown opcode")
+	}
+	return nil
 }
 
-func (t *wsTransport) kind() string   { return "websocket" }
-func (t *wsTransport) conn() net.Conn { return t.nc }
-
-func (t *wsTransport) readMessage() ([]byte, error) {
-	_, r, err := t.ws.NextReader()
-	if err != nil {
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			return nil, io.EOF
-		}
-		return nil, err
-	}
-	t.buf.Reset()
-	if t.buf.Cap() > 64<<10 {
-		t.buf = bytes.Buffer{} // let one big message's buffer go
-	}
-	t.lim.R, t.lim.N = r, t.max+1
-	n, err := t.buf.ReadFrom(&t.lim)
-	t.lim.R = nil
-	if err != nil {
-		return nil, err
-	}
-	if n > t.max {
-		// Close 1009 goes out after what is queued; the connection ends
-		// once it is written.
-		t.c.close(disconnectTooBig())
-		return nil, disconnectTooBig()
-	}
-	return t.buf.Bytes(), nil
-}
+// validReceivedCode reports whether a client may send code in a close
+// frame: the codes one may send, and 1015 is not among them.
+func validReceivedCode(code int) bool { return wsframe.ValidCloseCode(code) }
 
 func (t *wsTransport) write(w *bufio.Writer, it item) error {
 	// Control frames are built in w's free space, so that writing them
@@ -196,10 +286,7 @@ func (t *wsTransport) write(w *bufio.Writer, it item) error {
 	var frame []byte
 	switch it.kind {
 	case itemData:
-		if _, err := w.Write(it.msg.wsHeader()); err != nil {
-			return err
-		}
-		_, err := w.Write(it.msg.data)
+		_, err := w.Write(it.msg.wsFrame()[it.off:])
 		return err
 	case itemPing:
 		frame = wsframe.AppendControlFrame(w.AvailableBuffer(), wsframe.OpPing, "", false, [4]byte{})
@@ -216,6 +303,6 @@ func (t *wsTransport) write(w *bufio.Writer, it item) error {
 	return err
 }
 
-// closed runs once our close frame is out: the reader goes on until the
-// client's close frame answers it, or the deadline.
-func (t *wsTransport) closed(deadline time.Time) { t.nc.SetReadDeadline(deadline) }
+// closed: after our close frame the client answers with its own, which
+// the reader sees; nothing else is to do.
+func (t *wsTransport) closed() {}

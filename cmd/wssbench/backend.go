@@ -99,10 +99,11 @@ func echo(up *websocket.Upgrader, w http.ResponseWriter, r *http.Request) {
 // returns the child and its address.
 func startBackend(ctx context.Context, self, dir string) (*child, string, error) {
 	cmd := exec.Command(self, "backend", "-addr", "127.0.0.1:0")
-	c, line, err := startChild(ctx, "backend", cmd, filepath.Join(dir, "backend.log"), true)
+	c, lines, err := startChild(ctx, "backend", cmd, filepath.Join(dir, "backend.log"), firstLine)
 	if err != nil {
 		return nil, "", err
 	}
+	line := lines[0]
 	addr, ok := strings.CutPrefix(line, backendReadyPrefix)
 	if !ok {
 		_ = c.stop()

@@ -16,6 +16,11 @@
 // ports, every load loop is bounded in count and time, and everything it
 // started is stopped and its temporary files removed when it ends.
 // Progress goes to stderr; the table (or -json) to stdout.
+//
+// "wssbench gateway [flags]" measures the bundled gateway instead: wssgate
+// with gateway.websocket_listen and the push API, and the gateway package
+// with an in-process Handler, each beside a bare-write floor measured in
+// the same run (see RunGateway and BENCHMARKS.md).
 package main
 
 import (
@@ -27,6 +32,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -47,8 +53,17 @@ const (
 
 // run carries out one command line and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "backend" {
-		return cmdBackend(ctx, args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "backend":
+			return cmdBackend(ctx, args[1:], stdout, stderr)
+		case "gateway":
+			return cmdGateway(ctx, args[1:], stdout, stderr)
+		case "gateway-hub":
+			return cmdGatewayHost(ctx, "hub", args[1:], stdout, stderr)
+		case "gateway-floor":
+			return cmdGatewayHost(ctx, "floor", args[1:], stdout, stderr)
+		}
 	}
 	cfg, asJSON, err := parseFlags(args, stderr)
 	if err != nil {
@@ -111,6 +126,95 @@ func parseFlags(args []string, stderr io.Writer) (Config, bool, error) {
 			a, err := netip.ParseAddr(strings.TrimSpace(s))
 			if err != nil {
 				fmt.Fprintf(stderr, "wssbench: -sources: %v\n", err)
+				return cfg, false, fmt.Errorf("-sources: %w", err)
+			}
+			cfg.Sources = append(cfg.Sources, a)
+		}
+	}
+	return cfg, *asJSON, nil
+}
+
+// cmdGateway is the "gateway" subcommand: RunGateway with flags.
+func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, asJSON, err := parseGatewayFlags(args, stderr)
+	if err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil)).With("component", "wssbench")
+	rep, err := RunGateway(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssbench gateway: %v\n", err)
+		return exitFail
+	}
+	if asJSON {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wssbench gateway: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// parseGatewayFlags turns the gateway subcommand's command line into a
+// GatewayConfig and the -json switch.
+func parseGatewayFlags(args []string, stderr io.Writer) (GatewayConfig, bool, error) {
+	var cfg GatewayConfig
+	fs := flag.NewFlagSet("wssbench gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: wssbench gateway [flags]\n\nMeasures the bundled gateway (wssgate's websocket_listen and push API; the gateway package with an\nin-process Handler) beside a bare-write floor: broadcast CPU per delivery and latency, idle RSS per\nconnection, echo. Servers run on CPU 1 with GOMAXPROCS=1, the client on CPU 0.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Wssgate, "wssgate", "", "wssgate `binary` (default: go build it into a temp dir; run from inside the module)")
+	clients := fs.String("clients", "5000,9000", "comma-separated broadcast audiences (ws connections per unit)")
+	fs.IntVar(&cfg.Broadcasts, "broadcasts", defaultGWBroadcasts, "broadcasts per trigger and unit")
+	fs.DurationVar(&cfg.Interval, "interval", defaultGWInterval, "time between broadcasts")
+	fs.IntVar(&cfg.Warmup, "warmup", defaultGWWarmup, "unmeasured broadcasts first, on each unit's first trigger (-1 none)")
+	fs.IntVar(&cfg.Size, "size", defaultGWSize, "broadcast payload in bytes")
+	fs.IntVar(&cfg.Runs, "runs", defaultGWRuns, "runs; systems alternate within each, medians are over runs")
+	fs.IntVar(&cfg.Text, "text", 0, "idle connections on the text port (default: the largest of -clients; -1 skips)")
+	fs.IntVar(&cfg.Edge, "edge", defaultGWEdge, "idle wss connections on the edge's gateway: true route (-1 skips)")
+	fs.IntVar(&cfg.EchoClients, "echo-clients", defaultGWEchoClients, "echo connections (-1 skips the echo units)")
+	fs.IntVar(&cfg.EchoSize, "echo-size", defaultGWEchoSize, "echo message size in bytes")
+	fs.IntVar(&cfg.EchoRounds, "echo-rounds", defaultGWEchoRounds, "round trips per echo client, at most")
+	fs.DurationVar(&cfg.EchoDuration, "echo-duration", defaultGWEchoDuration, "echo unit length, at most")
+	fs.DurationVar(&cfg.Settle, "settle", defaultSettle, "how long idle connections sit before the server's memory is read")
+	fs.IntVar(&cfg.DialParallel, "dial-parallel", defaultDialParallel, "connections being opened at once")
+	fs.DurationVar(&cfg.PhaseTimeout, "timeout", defaultPhaseTimeout, "bound on opening one unit's connections")
+	fs.StringVar(&cfg.Profile, "profile", "", "`directory` for CPU profiles of the broadcast and echo phases and heap profiles at idle")
+	sources := fs.String("sources", "", "comma-separated client source `addresses` in 127.0.0.0/8 (default 127.0.0.2 to 127.0.0.9)")
+	systems := fs.String("systems", "wssgate,floor,hub", "comma-separated servers to measure, of wssgate, hub and floor")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, err
+	}
+	for _, s := range strings.Split(*systems, ",") {
+		cfg.Systems = append(cfg.Systems, strings.TrimSpace(s))
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wssbench gateway: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, c := range strings.Split(*clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil {
+			fmt.Fprintf(stderr, "wssbench gateway: -clients: %v\n", err)
+			return cfg, false, fmt.Errorf("-clients: %w", err)
+		}
+		cfg.Clients = append(cfg.Clients, n)
+	}
+	if *sources != "" {
+		for _, s := range strings.Split(*sources, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(s))
+			if err != nil {
+				fmt.Fprintf(stderr, "wssbench gateway: -sources: %v\n", err)
 				return cfg, false, fmt.Errorf("-sources: %w", err)
 			}
 			cfg.Sources = append(cfg.Sources, a)

@@ -125,7 +125,7 @@ func startNginx(ctx context.Context, bin string, workers int, s proxySetup) (*pr
 	}
 	cmd := exec.Command(bin, "-p", s.Dir, "-c", conf)
 	logPath := filepath.Join(s.Dir, "nginx.log")
-	c, _, err := startChild(ctx, "nginx", cmd, logPath, false)
+	c, _, err := startChild(ctx, "nginx", cmd, logPath, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -30,66 +30,76 @@ type child struct {
 	waitErr error         // the result of Wait, once done is closed
 }
 
-// startChild starts cmd with its output in logPath. When firstLine is
-// true it waits, within readyTimeout and ctx, for the first line on
-// stdout and returns it; a process that exits before is an error that
-// quotes its log. The child gets SIGTERM if wssbench dies first.
-func startChild(ctx context.Context, name string, cmd *exec.Cmd, logPath string, firstLine bool) (*child, string, error) {
+// startChild starts cmd with its output in logPath. When ready is not
+// nil it reads stdout line by line, within readyTimeout and ctx, until
+// ready reports that the lines so far announce a serving process, and
+// returns them; a process that exits before is an error that quotes its
+// log. The child gets SIGTERM if wssbench dies first.
+func startChild(ctx context.Context, name string, cmd *exec.Cmd, logPath string, ready func(lines []string) bool) (*child, []string, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: log: %w", name, err)
+		return nil, nil, fmt.Errorf("%s: log: %w", name, err)
 	}
 	defer logf.Close() // the child holds its own copy
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	var stdout io.ReadCloser
-	if firstLine {
+	if ready != nil {
 		if stdout, err = cmd.StdoutPipe(); err != nil {
-			return nil, "", fmt.Errorf("%s: %w", name, err)
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 	} else {
 		cmd.Stdout = logf
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("%s: start %s: %w", name, cmd.Path, err)
+		return nil, nil, fmt.Errorf("%s: start %s: %w", name, cmd.Path, err)
 	}
 	c := &child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	lines := make(chan string, 1)
+	announced := make(chan []string, 1)
 	go func() {
 		defer close(c.done)
 		if stdout != nil {
 			// Every read from the pipe must end before Wait.
 			sc := bufio.NewScanner(stdout)
-			if sc.Scan() {
-				lines <- sc.Text()
+			var lines []string
+			for sc.Scan() {
+				lines = append(lines, sc.Text())
+				if ready(lines) {
+					announced <- lines
+					break
+				}
 			}
 			_, _ = io.Copy(io.Discard, stdout)
 		}
 		c.waitErr = cmd.Wait()
 	}()
-	if !firstLine {
-		return c, "", nil
+	if ready == nil {
+		return c, nil, nil
 	}
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	select {
-	case line := <-lines:
-		return c, line, nil
+	case lines := <-announced:
+		return c, lines, nil
 	case <-c.done:
 		select {
-		case line := <-lines: // it printed the line, then exited
-			return c, line, nil
+		case lines := <-announced: // it announced itself, then exited
+			return c, lines, nil
 		default:
 		}
-		return nil, "", fmt.Errorf("%s exited before it was ready (%v)%s", name, c.waitErr, c.logTail())
+		return nil, nil, fmt.Errorf("%s exited before it was ready (%v)%s", name, c.waitErr, c.logTail())
 	case <-timer.C:
 		err = fmt.Errorf("%s: not ready after %v%s", name, readyTimeout, c.logTail())
 	case <-ctx.Done():
 		err = fmt.Errorf("%s: %w", name, context.Cause(ctx))
 	}
 	_ = c.stop()
-	return nil, "", err
+	return nil, nil, err
 }
+
+// firstLine is a ready function for startChild: the first line on
+// stdout announces the process.
+func firstLine(lines []string) bool { return len(lines) > 0 }
 
 // pid is the child's process id.
 func (c *child) pid() int { return c.cmd.Process.Pid }

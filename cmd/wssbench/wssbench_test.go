@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,7 +24,7 @@ import (
 // TestMain lets the test binary serve as the echo backend: Run starts
 // "os.Executable() backend", which is this binary during tests.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "backend" {
+	if len(os.Args) > 1 && (os.Args[1] == "backend" || strings.HasPrefix(os.Args[1], "gateway-")) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stop()
@@ -254,5 +255,122 @@ func TestReportLogs(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "worker_connections are not enough") || !strings.Contains(out.String(), "file=error.log") {
 		t.Errorf("warning does not quote the log:\n%s", out.String())
+	}
+}
+
+// TestRunGatewayTiny runs a tiny bounded gateway benchmark and checks
+// only that it works: every client got every broadcast of every trigger,
+// every echo came back, every unit has its figures, and everything it
+// started is gone. Timings are never asserted.
+func TestRunGatewayTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wssgate and runs processes")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	const clients, broadcasts, echoClients, echoRounds = 200, 3, 4, 50
+	rep, err := RunGateway(ctx, GatewayConfig{
+		Clients:      []int{clients},
+		Broadcasts:   broadcasts,
+		Interval:     20 * time.Millisecond,
+		Runs:         1,
+		Text:         50,
+		Edge:         20,
+		EchoClients:  echoClients,
+		EchoRounds:   echoRounds,
+		EchoDuration: 20 * time.Second, // the count ends the unit long before this
+		Settle:       50 * time.Millisecond,
+		Logger:       testutil.Logger(t),
+	})
+	if err != nil {
+		t.Fatalf("RunGateway: %v", err)
+	}
+	triggers := map[string][]string{"wssgate": {"push"}, "hub": {"message"}, "floor": {"push", "message"}}
+	seen := map[string]bool{}
+	for _, u := range rep.Units {
+		name := u.System + "/" + u.Listener
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			switch u.Listener {
+			case "ws":
+				var got []string
+				for _, b := range u.Broadcasts {
+					got = append(got, b.Trigger)
+					if b.Count != broadcasts || b.Deliveries != clients*broadcasts || b.Lost != 0 {
+						t.Errorf("%s: %d broadcasts, %d deliveries, %d lost; want %d, %d, 0", b.Trigger, b.Count, b.Deliveries, b.Lost, broadcasts, clients*broadcasts)
+					}
+					if len(b.FirstMS) != broadcasts || len(b.LastMS) != broadcasts {
+						t.Errorf("%s: %d first and %d last latencies, want %d each", b.Trigger, len(b.FirstMS), len(b.LastMS), broadcasts)
+					}
+				}
+				if want := triggers[u.System]; !slices.Equal(got, want) {
+					t.Errorf("triggers %v, want %v", got, want)
+				}
+				if u.Stray != 0 {
+					t.Errorf("%d stray messages, want 0", u.Stray)
+				}
+				fallthrough
+			case "text", "edge":
+				if u.RSSBefore <= 0 || u.RSSAfter <= 0 {
+					t.Errorf("RSS before %d, after %d: want both > 0", u.RSSBefore, u.RSSAfter)
+				}
+			case "echo":
+				if u.Echo == nil || u.Echo.RoundTrips != echoClients*echoRounds {
+					t.Errorf("echo %+v: want %d round trips", u.Echo, echoClients*echoRounds)
+				}
+			}
+		})
+	}
+	for _, want := range []string{"wssgate/ws", "hub/ws", "floor/ws", "wssgate/text", "wssgate/edge", "hub/echo", "floor/echo"} {
+		if !seen[want] {
+			t.Errorf("no %s unit", want)
+		}
+	}
+
+	var table, js bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var decoded GatewayReport
+	if err := json.Unmarshal(js.Bytes(), &decoded); err != nil {
+		t.Fatalf("-json output does not decode: %v", err)
+	}
+	if len(decoded.Rows) == 0 || len(decoded.Units) != len(rep.Units) {
+		t.Errorf("JSON: %d rows, %d units; want rows and %d units", len(decoded.Rows), len(decoded.Units), len(rep.Units))
+	}
+
+	if tree, err := processTree(os.Getpid()); err != nil {
+		t.Error(err)
+	} else if len(tree) > 1 {
+		t.Errorf("processes left running after RunGateway: %+v", tree[1:])
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("RunGateway left %d entries in its temporary directory, first %s", len(left), left[0].Name())
+	}
+	goleak.VerifyNone(t)
+}
+
+func TestParseGatewayFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	cfg, asJSON, err := parseGatewayFlags([]string{"-clients", "100, 200", "-runs", "5", "-edge", "-1", "-json"}, &stderr)
+	if err != nil {
+		t.Fatalf("parseGatewayFlags: %v (%s)", err, stderr.String())
+	}
+	if !slices.Equal(cfg.Clients, []int{100, 200}) || cfg.Runs != 5 || cfg.Edge != -1 || !asJSON {
+		t.Errorf("got %+v json=%v", cfg, asJSON)
+	}
+	if code := run(context.Background(), []string{"gateway", "-clients", "x"}, &bytes.Buffer{}, &bytes.Buffer{}); code != exitUsage {
+		t.Errorf("bad -clients: exit %d, want %d", code, exitUsage)
+	}
+	c := GatewayConfig{Clients: []int{12000}}.withDefaults()
+	if err := c.validate(10000, 28232); err == nil || !strings.Contains(err.Error(), "use at most 9936") {
+		t.Errorf("12000 clients with 10000 descriptors: got %v, want an error naming the most", err)
 	}
 }

@@ -80,10 +80,11 @@ func startWssgate(ctx context.Context, bin string, s proxySetup) (*proxyProc, er
 	}
 	cmd := exec.Command(bin, "run", "-config", cfgPath)
 	logPath := filepath.Join(s.Dir, "wssgate.log")
-	c, line, err := startChild(ctx, "wssgate", cmd, logPath, true)
+	c, lines, err := startChild(ctx, "wssgate", cmd, logPath, firstLine)
 	if err != nil {
 		return nil, err
 	}
+	line := lines[0]
 	m := servingLine.FindStringSubmatch(line)
 	if m == nil {
 		_ = c.stop()

@@ -249,6 +249,28 @@ func (c *countedConn) Close() error {
 	return err
 }
 
+// SyscallConn is the socket's, for a reader or writer that uses it
+// directly (the gateway writes without blocking); what it moves that
+// way it reports through CountBytes.
+func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("listeners: connection has no socket")
+	}
+	return sc.SyscallConn()
+}
+
+// CountBytes counts bytes read and written on the socket past Read and
+// Write.
+func (c *countedConn) CountBytes(in, out int) {
+	if in > 0 {
+		c.sock.stats.bytesIn.Add(int64(in))
+	}
+	if out > 0 {
+		c.sock.stats.bytesOut.Add(int64(out))
+	}
+}
+
 // CloseWrite half-closes a TCP connection, as the gateway does before it
 // drops a client that broke a limit.
 func (c *countedConn) CloseWrite() error {
