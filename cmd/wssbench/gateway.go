@@ -1,5 +1,9 @@
 package main
 
+// This file is one concern, the gateway benchmark's run: its units in
+// alternating order, the measurements and the report, kept together so
+// that what is measured and what is printed cannot drift apart.
+
 import (
 	"context"
 	"crypto/tls"

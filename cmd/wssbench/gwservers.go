@@ -1,5 +1,8 @@
 package main
 
+// This file is one concern: the servers the gateway benchmark measures
+// (the hub host and the bare-write floor) and how each is started.
+
 import (
 	"bytes"
 	"context"

@@ -65,17 +65,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return cmdGatewayHost(ctx, "floor", args[1:], stdout, stderr)
 		}
 	}
-	cfg, asJSON, err := parseFlags(args, stderr)
+	return runReport(ctx, "wssbench", args, stdout, stderr, parseFlags,
+		func(ctx context.Context, cfg Config, log *slog.Logger) (report, error) {
+			cfg.Logger = log
+			return Run(ctx, cfg)
+		})
+}
+
+// report is what a run prints: a table, or JSON with -json.
+type report interface {
+	WriteJSON(w io.Writer) error
+	WriteTable(w io.Writer) error
+}
+
+// runReport parses args with parse, runs run with the result and a
+// logger to stderr, and prints its report to stdout; it returns the exit
+// code. name prefixes error messages.
+func runReport[C any](ctx context.Context, name string, args []string, stdout, stderr io.Writer,
+	parse func([]string, io.Writer) (C, bool, error), run func(context.Context, C, *slog.Logger) (report, error)) int {
+	cfg, asJSON, err := parse(args, stderr)
 	if err != nil {
 		if err == flag.ErrHelp {
 			return exitOK
 		}
 		return exitUsage
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil)).With("component", "wssbench")
-	rep, err := Run(ctx, cfg)
+	rep, err := run(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)).With("component", "wssbench"))
 	if err != nil {
-		fmt.Fprintf(stderr, "wssbench: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitFail
 	}
 	if asJSON {
@@ -84,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = rep.WriteTable(stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "wssbench: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitFail
 	}
 	return exitOK
@@ -136,29 +153,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, bool, error) {
 
 // cmdGateway is the "gateway" subcommand: RunGateway with flags.
 func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, asJSON, err := parseGatewayFlags(args, stderr)
-	if err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitUsage
-	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil)).With("component", "wssbench")
-	rep, err := RunGateway(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "wssbench gateway: %v\n", err)
-		return exitFail
-	}
-	if asJSON {
-		err = rep.WriteJSON(stdout)
-	} else {
-		err = rep.WriteTable(stdout)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wssbench gateway: %v\n", err)
-		return exitFail
-	}
-	return exitOK
+	return runReport(ctx, "wssbench gateway", args, stdout, stderr, parseGatewayFlags,
+		func(ctx context.Context, cfg GatewayConfig, log *slog.Logger) (report, error) {
+			cfg.Logger = log
+			return RunGateway(ctx, cfg)
+		})
 }
 
 // parseGatewayFlags turns the gateway subcommand's command line into a

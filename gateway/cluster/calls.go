@@ -1,5 +1,9 @@
 package cluster
 
+// This file is one concern: how each gateway API call runs across the
+// nodes (on the owner of a client, through the index, by broadcast or by
+// scatter-gather), one function per kind of call.
+
 import (
 	"context"
 	"encoding/json"

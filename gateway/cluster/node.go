@@ -1,5 +1,8 @@
 package cluster
 
+// This file is one concern: the Node's life (connecting to Redis,
+// subscribing, refreshing its key, the janitor, leaving) and its state.
+
 import (
 	"context"
 	"errors"

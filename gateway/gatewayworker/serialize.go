@@ -1,5 +1,8 @@
 package gatewayworker
 
+// This file is one concern: PHP's serialize() format, both ways, with
+// PHP's key and float rules.
+
 import (
 	"fmt"
 	"maps"

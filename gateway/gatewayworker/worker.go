@@ -1,5 +1,8 @@
 package gatewayworker
 
+// This file is one concern: the Worker's connections (to the Register
+// and to each Gateway), their lifetimes and the events read from them.
+
 import (
 	"bufio"
 	"context"

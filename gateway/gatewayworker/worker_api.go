@@ -1,5 +1,8 @@
 package gatewayworker
 
+// This file is one concern: the commands and queries a Worker sends,
+// as GatewayWorker's Lib\Gateway does inside a BusinessWorker.
+
 import (
 	"context"
 	"errors"
