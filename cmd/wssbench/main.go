@@ -138,16 +138,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, bool, error) {
 		fs.Usage()
 		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *sources != "" {
-		for _, s := range strings.Split(*sources, ",") {
-			a, err := netip.ParseAddr(strings.TrimSpace(s))
-			if err != nil {
-				fmt.Fprintf(stderr, "wssbench: -sources: %v\n", err)
-				return cfg, false, fmt.Errorf("-sources: %w", err)
-			}
-			cfg.Sources = append(cfg.Sources, a)
-		}
+	srcs, err := parseSources(*sources)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssbench: %v\n", err)
+		return cfg, false, err
 	}
+	cfg.Sources = srcs
 	return cfg, *asJSON, nil
 }
 
@@ -209,15 +205,27 @@ func parseGatewayFlags(args []string, stderr io.Writer) (GatewayConfig, bool, er
 		}
 		cfg.Clients = append(cfg.Clients, n)
 	}
-	if *sources != "" {
-		for _, s := range strings.Split(*sources, ",") {
-			a, err := netip.ParseAddr(strings.TrimSpace(s))
-			if err != nil {
-				fmt.Fprintf(stderr, "wssbench gateway: -sources: %v\n", err)
-				return cfg, false, fmt.Errorf("-sources: %w", err)
-			}
-			cfg.Sources = append(cfg.Sources, a)
-		}
+	srcs, err := parseSources(*sources)
+	if err != nil {
+		fmt.Fprintf(stderr, "wssbench gateway: %v\n", err)
+		return cfg, false, err
 	}
+	cfg.Sources = srcs
 	return cfg, *asJSON, nil
+}
+
+// parseSources parses -sources: comma-separated IP addresses; "" is none.
+func parseSources(list string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	if list == "" {
+		return nil, nil
+	}
+	for _, s := range strings.Split(list, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("-sources: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
