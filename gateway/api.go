@@ -19,7 +19,7 @@ func (h *Hub) SendToAll(data []byte, only, exclude []string) int {
 	defer h.putList(l)
 	h.mu.RLock()
 	if only != nil {
-		for _, id := range dedupe(only) {
+		for _, id := range Distinct(only) {
 			if c, ok := h.clients[id]; ok {
 				*l = append(*l, c)
 			}
@@ -61,7 +61,7 @@ func (h *Hub) SendToUID(data []byte, uids ...string) int {
 	h.mu.RLock()
 	// A client is bound to at most one uid, so no client is seen twice
 	// once the uid list itself has no repeats.
-	for _, uid := range dedupe(uids) {
+	for _, uid := range Distinct(uids) {
 		for _, c := range h.uids[uid] {
 			*l = append(*l, c)
 		}
@@ -79,7 +79,7 @@ func (h *Hub) SendToGroup(data []byte, groups []string, exclude []string) int {
 	l := h.list()
 	defer h.putList(l)
 	h.mu.RLock()
-	groups = dedupe(groups)
+	groups = Distinct(groups)
 	var seen map[string]bool
 	if len(groups) > 1 {
 		seen = make(map[string]bool)
@@ -398,8 +398,11 @@ func setOf(ids []string) map[string]bool {
 	return s
 }
 
-// dedupe returns ss without repeats, in first-seen order.
-func dedupe(ss []string) []string {
+// Distinct returns ss without repeats, in first-seen order: what the
+// send methods make of their lists of client ids, uids and groups, so
+// that each is reached once. Anything that routes those lists elsewhere
+// (a cluster) applies it alike.
+func Distinct(ss []string) []string {
 	if len(ss) < 2 {
 		return ss
 	}

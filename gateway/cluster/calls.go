@@ -145,21 +145,6 @@ func withOne(list []string, one string) []string {
 	return list
 }
 
-func dedupe(ss []string) []string {
-	if len(ss) < 2 {
-		return ss
-	}
-	seen := make(map[string]bool, len(ss))
-	out := ss[:0:0]
-	for _, s := range ss {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // localCall runs c on this node's hub, keeping the index in step.
 func (n *Node) localCall(ctx context.Context, c gateway.Call) (any, error) {
 	switch c.Method {
@@ -209,7 +194,7 @@ func (n *Node) SendToAll(ctx context.Context, data []byte, only, exclude []strin
 		return local, err
 	}
 	byNode := make(map[string][]string)
-	for _, id := range dedupe(only) {
+	for _, id := range gateway.Distinct(only) {
 		if nid, ok := nodeOf(id); ok {
 			byNode[nid] = append(byNode[nid], id)
 		}
@@ -241,7 +226,7 @@ func (n *Node) SendToAll(ctx context.Context, data []byte, only, exclude []strin
 // node gets the message kept, when offline messages are on. It returns
 // how many of this node's clients it was queued for.
 func (n *Node) SendToUID(ctx context.Context, data []byte, uids ...string) (int, error) {
-	uids = dedupe(uids)
+	uids = gateway.Distinct(uids)
 	localPer := n.deliverUID(data, uids)
 	local := 0
 	for _, k := range localPer {
@@ -380,7 +365,7 @@ func (n *Node) deliverUID(data []byte, uids []string) []int {
 // index says which). It returns how many of this node's clients it was
 // queued for.
 func (n *Node) SendToGroup(ctx context.Context, data []byte, groups, exclude []string) (int, error) {
-	groups = dedupe(groups)
+	groups = gateway.Distinct(groups)
 	local := n.hub.SendToGroup(data, groups, exclude)
 	c, err := n.usable()
 	if err != nil {
