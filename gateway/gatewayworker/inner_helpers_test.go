@@ -2,6 +2,8 @@ package gatewayworker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -12,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wssgate/wssgate/config"
 	"github.com/wssgate/wssgate/gateway"
 	"github.com/wssgate/wssgate/internal/testutil"
+	"github.com/wssgate/wssgate/proxy"
 )
 
 // The compile-time check that *gateway.Hub is a Hub.
@@ -27,6 +31,8 @@ type innerEnv struct {
 	key       string
 	innerAddr string
 	wsURL     string
+	wsTLS     *tls.Config    // trusts the edge's certificate; nil without the edge
+	edge      *proxy.Proxy   // nil without the edge
 	wsAddr    netip.AddrPort // the WebSocket listener's
 	textAddr  string
 }
@@ -39,6 +45,34 @@ func startInner(t *testing.T, cfg InnerConfig) *innerEnv {
 // startInnerOn is startInner with the inner listener given.
 func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 	t.Helper()
+	return startInnerServed(t, cfg, ln, false)
+}
+
+// edgeFor serves hub's WebSocket handler as wssgate's edge does: behind
+// TLS, on a site route with gateway: true, the connection detached from
+// the edge's handler into the hub (proxy.Detach).
+func edgeFor(t *testing.T, hub *gateway.Hub) (*httptest.Server, *proxy.Proxy) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Sites = []config.Site{{Hosts: []string{"127.0.0.1"}, TLS: config.SiteTLS{Internal: true},
+		Routes: []config.Route{{Path: "/", Gateway: true}}}}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("edge config: %v", err)
+	}
+	p, err := proxy.New(&cfg, proxy.Options{Gateway: hub.WebSocketHandler(proxy.ClientAddrFunc(nil)), Logger: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(p)
+	srv.StartTLS()
+	return srv, p
+}
+
+// startInnerServed is startInnerOn, with the WebSocket clients reaching
+// the hub through the edge (TLS, a gateway route) when edge is set.
+func startInnerServed(t *testing.T, cfg InnerConfig, ln net.Listener, edge bool) *innerEnv {
+	t.Helper()
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
 	cfg.Address = addr
 	if cfg.Logger == nil {
@@ -48,8 +82,22 @@ func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := gateway.New(gateway.Options{Node: addr, Handler: in, SessionCodec: PHPSessionCodec{}, Logger: testutil.Logger(t)})
-	srv := httptest.NewServer(hub.WebSocketHandler(nil))
+	opts := gateway.Options{Node: addr, Handler: in, SessionCodec: PHPSessionCodec{}, Logger: testutil.Logger(t)}
+	if edge {
+		opts.Detach = proxy.Detach // the edge keeps each connection's slot and access line
+	}
+	hub := gateway.New(opts)
+	var srv *httptest.Server
+	var edgeProxy *proxy.Proxy
+	var wsTLS *tls.Config
+	if edge {
+		srv, edgeProxy = edgeFor(t, hub)
+		roots := x509.NewCertPool()
+		roots.AddCert(srv.Certificate())
+		wsTLS = &tls.Config{RootCAs: roots}
+	} else {
+		srv = httptest.NewServer(hub.WebSocketHandler(nil))
+	}
 	textLn := testutil.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -68,12 +116,17 @@ func startInnerOn(t *testing.T, cfg InnerConfig, ln net.Listener) *innerEnv {
 		if err := hub.Shutdown(sctx); err != nil {
 			t.Errorf("hub Shutdown: %v", err)
 		}
+		if edgeProxy != nil {
+			if err := edgeProxy.Shutdown(sctx); err != nil {
+				t.Errorf("edge Shutdown: %v", err)
+			}
+		}
 		cancel()
 		wg.Wait()
 		srv.Close()
 	})
 	return &innerEnv{hub: hub, in: in, key: cfg.SecretKey, innerAddr: ln.Addr().String(),
-		wsURL: "ws" + strings.TrimPrefix(srv.URL, "http"), wsAddr: srv.Listener.Addr().(*net.TCPAddr).AddrPort(),
+		wsURL: "ws" + strings.TrimPrefix(srv.URL, "http"), wsTLS: wsTLS, edge: edgeProxy, wsAddr: srv.Listener.Addr().(*net.TCPAddr).AddrPort(),
 		textAddr: textLn.Addr().String()}
 }
 

@@ -23,7 +23,9 @@ import (
 // listener and a real hub: the BusinessWorker's recorded packets on one
 // connection, every GatewayClient call's recorded stream on a
 // connection of its own, and WebSocket clients (connecting from
-// 127.0.0.9, as in the capture) doing what the scenario's steps did.
+// 127.0.0.9, as in the capture) doing what the scenario's steps did,
+// through the edge as wssgate serves them: TLS, a gateway: true route,
+// the connection detached into the hub.
 // The captured clients connected to 127.0.0.1:8282; ours reach a free
 // port as through a port mapping from 8282: they send the captured
 // Host header, and InnerConfig.GatewayPort is 8282. Checked:
@@ -71,7 +73,7 @@ func replayScenario(t *testing.T, scenario, key, lanIP string) {
 		t.Skipf("cannot listen on %s: %v", lanIP, err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	e := startInnerOn(t, InnerConfig{SecretKey: key, GatewayPort: 8282}, ln)
+	e := startInnerServed(t, InnerConfig{SecretKey: key, GatewayPort: 8282}, ln, true)
 
 	var vs []vector
 	for _, v := range loadVectors(t) {
@@ -114,7 +116,7 @@ func replayScenario(t *testing.T, scenario, key, lanIP string) {
 	dialer := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}}
 		return d.Dial(network, addr)
-	}}
+	}, TLSClientConfig: e.wsTLS}
 	replayed := map[string]bool{}
 	compared := 0
 
@@ -228,6 +230,16 @@ func replayScenario(t *testing.T, scenario, key, lanIP string) {
 	events = compared
 	if events != captured {
 		t.Errorf("compared %d events, captured %d", events, captured)
+	}
+	// Every WebSocket client came through the edge's gateway route.
+	streams := int64(0)
+	for _, site := range e.edge.Stats().Sites {
+		for _, rt := range site.Routes {
+			streams += rt.Streams
+		}
+	}
+	if streams != int64(len(clients)) {
+		t.Errorf("the edge relayed %d WebSocket streams, want the %d clients", streams, len(clients))
 	}
 }
 
