@@ -487,22 +487,39 @@ func (p *pending) wait(ctx context.Context, want int) ([]*envelope, error) {
 	}
 }
 
+// request publishes c as op on channel with a slot for the replies,
+// within CallTimeout. It returns the context to wait for the replies
+// in, the slot, how many nodes heard it (the publish's subscriber
+// count), and done, which frees the slot and the context; the caller
+// defers done unless err is set.
+func (n *Node) request(ctx context.Context, channel, op string, c gateway.Call) (context.Context, *pending, int64, func(), error) {
+	rc, err := n.usable()
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
+	req, p := n.newPending()
+	done := func() {
+		n.dropPending(req)
+		cancel()
+	}
+	w, data := toWire(c)
+	got, err := n.publish(ctx, rc, channel, &envelope{Op: op, From: n.id, Req: req, Call: w, data: data})
+	if err != nil {
+		done()
+		return nil, nil, 0, nil, err
+	}
+	return ctx, p, got, done, nil
+}
+
 // remoteCall runs c on node nid, which holds its client, and returns its
 // answer.
 func (n *Node) remoteCall(ctx context.Context, nid string, c gateway.Call) (any, error) {
-	rc, err := n.usable()
+	ctx, p, got, done, err := n.request(ctx, n.k.inbox(nid), opCall, c)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
-	defer cancel()
-	req, p := n.newPending()
-	defer n.dropPending(req)
-	w, data := toWire(c)
-	got, err := n.publish(ctx, rc, n.k.inbox(nid), &envelope{Op: opCall, From: n.id, Req: req, Call: w, data: data})
-	if err != nil {
-		return nil, err
-	}
+	defer done()
 	if got == 0 { // no such node now: its clients are not connected
 		if c.Method == "isOnline" {
 			return false, nil
@@ -529,19 +546,11 @@ func replyResult(method string, e *envelope) (any, error) {
 func (n *Node) gather(ctx context.Context, c gateway.Call) (any, error) {
 	ask := c
 	ask.Method = queryMethods[c.Method]
-	rc, err := n.usable()
+	ctx, p, got, done, err := n.request(ctx, n.k.all(), opQuery, ask)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
-	defer cancel()
-	req, p := n.newPending()
-	defer n.dropPending(req)
-	w, data := toWire(ask)
-	got, err := n.publish(ctx, rc, n.k.all(), &envelope{Op: opQuery, From: n.id, Req: req, Call: w, data: data})
-	if err != nil {
-		return nil, err
-	}
+	defer done()
 	mine, err := n.localCall(ctx, ask)
 	if err != nil {
 		return nil, err
