@@ -344,71 +344,32 @@ func (r *receiver) runBroadcasts(ctx context.Context, seqs []int, interval time.
 	return st, nil
 }
 
-// echoStats are the figures of an echo phase.
-type echoStats struct {
-	RoundTrips int64
-	Elapsed    time.Duration
-	Latencies  []time.Duration // sorted
-}
-
 // runWSEcho has every connection send a size-byte message and read it
 // back, over and over, up to rounds times or until d has passed. Every
 // echo must arrive intact; a round trip cut off by the end of the phase
 // is not counted.
-func runWSEcho(ctx context.Context, conns []net.Conn, rests [][]byte, rounds, size int, d time.Duration, start func()) (echoStats, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	lat := make([][]time.Duration, len(conns))
-	var total atomic.Int64
-	var wg sync.WaitGroup
-	start()
-	t0 := time.Now()
-	end := t0.Add(d)
-	for i, nc := range conns {
-		nc.SetDeadline(end)
-		stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
-		wg.Go(func() {
-			defer stop()
+func runWSEcho(ctx context.Context, conns []net.Conn, rests [][]byte, rounds, size int, d time.Duration, start func()) (echoResult, error) {
+	return echoSwarm(ctx, len(conns), rounds, d, start,
+		func(i int, t time.Time) { conns[i].SetDeadline(t) },
+		func(i int) func() error {
+			nc := conns[i]
 			payload := bytes.Repeat([]byte{byte('a' + i%26)}, size)
 			frame := maskedFrame(payload)
 			e := wsEchoReader{nc: nc, pending: rests[i], buf: make([]byte, 4096)}
-			mine := make([]time.Duration, 0, min(rounds, 1<<16))
-			for range rounds {
-				if ctx.Err() != nil || !time.Now().Before(end) {
-					break
+			return func() error {
+				if _, err := nc.Write(frame); err != nil {
+					return err
 				}
-				t := time.Now()
-				_, err := nc.Write(frame)
-				var got []byte
-				if err == nil {
-					got, err = e.next()
-				}
+				got, err := e.next()
 				if err != nil {
-					if ctx.Err() == nil && (!isTimeout(err) || time.Now().Before(end)) {
-						cancel(fmt.Errorf("echo client %d: %w", i, err))
-					}
-					break
+					return err
 				}
 				if !bytes.Equal(got, payload) {
-					cancel(fmt.Errorf("echo client %d: got %q, want %q", i, got, payload))
-					break
+					return fmt.Errorf("got %q, want %q", got, payload)
 				}
-				mine = append(mine, time.Since(t))
+				return nil
 			}
-			lat[i] = mine
-			total.Add(int64(len(mine)))
 		})
-	}
-	wg.Wait()
-	res := echoStats{RoundTrips: total.Load(), Elapsed: time.Since(t0)}
-	if err := context.Cause(ctx); err != nil {
-		return res, err
-	}
-	for _, l := range lat {
-		res.Latencies = append(res.Latencies, l...)
-	}
-	sortDurations(res.Latencies)
-	return res, nil
 }
 
 // wsEchoReader reads whole data messages from a server.

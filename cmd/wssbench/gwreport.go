@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"time"
 )
 
 // GatewayReport is the outcome of "wssbench gateway": every unit
@@ -341,6 +340,3 @@ func (r *GatewayReport) WriteTable(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
-
-// sortDurations sorts ds in place.
-func sortDurations(ds []time.Duration) { slices.Sort(ds) }

@@ -209,28 +209,47 @@ func connectEcho(ctx context.Context, cl *client, l echoLoad) ([]*websocket.Conn
 // off by the end of the phase are not counted; any other failure is an
 // error.
 func runEcho(ctx context.Context, conns []*websocket.Conn, l echoLoad, start func()) (echoResult, error) {
+	return echoSwarm(ctx, len(conns), l.Rounds, l.Duration, start,
+		func(i int, t time.Time) { _ = conns[i].NetConn().SetDeadline(t) },
+		func(i int) func() error {
+			msg := bytes.Repeat([]byte{byte('a' + i%26)}, l.Size)
+			return func() error { return roundTrip(conns[i], msg) }
+		})
+}
+
+// echoSwarm runs n echo clients at once, each calling the round trip
+// client(i) returns over and over, up to rounds times, until d has
+// passed or ctx ends. start is called just before the first round trip;
+// deadline(i, t) sets client i's connection deadline (to the phase's end,
+// or to now when ctx ends). A round trip cut off by the end of the phase
+// is not counted; any other failure ends the phase with an error.
+func echoSwarm(ctx context.Context, n, rounds int, d time.Duration, start func(),
+	deadline func(i int, t time.Time), client func(i int) func() error) (echoResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	lat := make([][]time.Duration, len(conns))
+	lat := make([][]time.Duration, n)
 	var total atomic.Int64
 	var wg sync.WaitGroup
+	trips := make([]func() error, n)
+	for i := range n {
+		trips[i] = client(i)
+	}
 	start()
 	t0 := time.Now()
-	end := t0.Add(l.Duration)
-	for i, c := range conns {
+	end := t0.Add(d)
+	for i := range n {
 		// A stalled read or write ends with the phase, or with ctx.
-		_ = c.NetConn().SetDeadline(end)
-		stop := context.AfterFunc(ctx, func() { _ = c.NetConn().SetDeadline(time.Now()) })
+		deadline(i, end)
+		stop := context.AfterFunc(ctx, func() { deadline(i, time.Now()) })
 		wg.Go(func() {
 			defer stop()
-			msg := bytes.Repeat([]byte{byte('a' + i%26)}, l.Size)
-			mine := make([]time.Duration, 0, min(l.Rounds, 1<<16))
-			for range l.Rounds {
+			mine := make([]time.Duration, 0, min(rounds, 1<<16))
+			for range rounds {
 				if ctx.Err() != nil || !time.Now().Before(end) {
 					break
 				}
 				t := time.Now()
-				if err := roundTrip(c, msg); err != nil {
+				if err := trips[i](); err != nil {
 					// The phase's end is a timeout, ctx's end has a cause
 					// already; anything else is a failure.
 					if ctx.Err() == nil && (!isTimeout(err) || time.Now().Before(end)) {
